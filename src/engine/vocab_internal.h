@@ -1,0 +1,93 @@
+/* vocab_internal.h - the vocabulary's layout, shared by the tokenizer files
+ * (vocab.c: loading, special tokens, SPM, WPM, detokenization; tok_bpe.c:
+ * byte-level BPE and its pre-tokenizers). Not a public header. */
+#ifndef HEARTH_VOCAB_INTERNAL_H
+#define HEARTH_VOCAB_INTERNAL_H
+
+#include <stdint.h>
+
+#include "hearth/alloc.h"
+#include "hearth/tokenizer.h"
+
+/* BPE pre-tokenizer kinds, from tokenizer.ggml.pre. */
+typedef enum hearth_bpe_pre {
+    HEARTH_PRE_DEFAULT = 0, /* llama.cpp's default BPE regexes */
+    HEARTH_PRE_GPT2,
+    HEARTH_PRE_LLAMA3,
+    HEARTH_PRE_QWEN2,
+    HEARTH_PRE_DEEPSEEK_LLM,
+    HEARTH_PRE_DEEPSEEK_CODER,
+    HEARTH_PRE_DEEPSEEK3_LLM,
+    HEARTH_PRE_FALCON,
+    HEARTH_PRE_STARCODER,
+    HEARTH_PRE_MPT,
+    HEARTH_PRE_REFACT,
+    HEARTH_PRE_SMOLLM,
+    HEARTH_PRE_COUNT
+} hearth_bpe_pre;
+
+/* A growable id array. */
+typedef struct hearth_idbuf {
+    int32_t *ids;
+    size_t n, cap;
+} hearth_idbuf;
+
+static inline hearth_status hearth_idbuf_push(hearth_idbuf *b, int32_t id) {
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        int32_t *p = hearth_reallocarray(b->ids, cap, sizeof *p);
+        if (!p) return HEARTH_ERR_NOMEM;
+        b->ids = p;
+        b->cap = cap;
+    }
+    b->ids[b->n++] = id;
+    return HEARTH_OK;
+}
+
+typedef struct hearth_bpe_ranks hearth_bpe_ranks; /* owned by tok_bpe.c */
+
+struct hearth_vocab {
+    const hearth_gguf *gguf;       /* owns the token texts */
+    hearth_vocab_kind kind;
+    char model_name[32];           /* tokenizer.ggml.model */
+    char pre_name[64];             /* tokenizer.ggml.pre ("default" when absent) */
+    hearth_bpe_pre pre;            /* BPE only */
+    int32_t n_tokens;
+    hearth_str *text;              /* [n_tokens] views into the mapping */
+    float *scores;                 /* [n_tokens]; 0 when the file has none */
+    uint8_t *type;                 /* [n_tokens] hearth_token_type, after retyping */
+    uint8_t *attr;                 /* [n_tokens] HEARTH_TOKEN_ATTR_* bits */
+    /* text -> id hash table (open addressing), owned */
+    int32_t *hash_slots;
+    uint32_t hash_mask;
+    /* special ids, -1 when absent */
+    int32_t bos, eos, eot, eom, unk, sep, pad, cls, mask, nl;
+    int32_t *eog;                  /* end-of-generation ids */
+    size_t n_eog;
+    bool add_bos, add_eos;
+    bool add_space_prefix;         /* SPM: prepend U+2581 to the first fragment */
+    bool clean_spaces;             /* detokenizer space clean-up */
+    bool ignore_merges;            /* BPE (LLAMA3): emit whole-piece vocab hits */
+    int32_t byte_token[256];       /* SPM: id of <0xXX>; -1 when absent */
+    int32_t *special;              /* special-token candidates, longest text first */
+    size_t n_special;
+    hearth_bpe_ranks *bpe;         /* BPE merges, owned */
+};
+
+enum {
+    HEARTH_TOKEN_ATTR_LSTRIP = 1,
+    HEARTH_TOKEN_ATTR_RSTRIP = 2
+};
+
+/* tok_bpe.c: builds the merge-rank table from tokenizer.ggml.merges. */
+hearth_status hearth_bpe_ranks_new(const hearth_vocab *v, const hearth_gguf_kv *merges,
+                                   hearth_bpe_ranks **out);
+void hearth_bpe_ranks_free(hearth_bpe_ranks *r);
+/* Maps tokenizer.ggml.pre to a kind; HEARTH_ERR_UNSUPPORTED for unknown names. */
+hearth_status hearth_bpe_pre_from_name(const char *name, hearth_bpe_pre *out);
+/* Tokenizes one raw-text fragment (no special tokens in it): pre-tokenizes with
+ * v->pre's regexes, then merges each piece by rank. Appends to out. */
+hearth_status hearth_bpe_encode_fragment(const hearth_vocab *v, const char *text, size_t len,
+                                         hearth_idbuf *out);
+
+#endif
