@@ -11,7 +11,11 @@
 
 /* Category flags; exactly one of the first seven is set for an assigned code
  * point (unassigned ones get HEARTH_UC_UNDEFINED). WHITESPACE is the
- * White_Space property and combines with the others. */
+ * White_Space property and combines with the others. LOWERCASE / UPPERCASE
+ * mark general categories Ll / Lu.
+ * Note: llama.cpp's tables count unassigned code points as \p{C}, i.e. as
+ * control; code emulating its `is_control` should test
+ * (HEARTH_UC_CONTROL | HEARTH_UC_UNDEFINED). */
 enum {
     HEARTH_UC_UNDEFINED = 1 << 0,
     HEARTH_UC_NUMBER = 1 << 1,      /* N* */
@@ -28,7 +32,8 @@ enum {
 
 /* Decodes one code point from s[0..len) (len >= 1). Sets *adv to the bytes
  * used (>= 1). An invalid or truncated sequence decodes as U+FFFD with
- * *adv = 1. */
+ * *adv = 1. Like llama.cpp, only the byte structure is checked: overlong
+ * forms and surrogates decode to their value (values above U+10FFFF do not). */
 uint32_t hearth_utf8_decode(const char *s, size_t len, size_t *adv);
 /* Encodes cp (<= 0x10FFFF) into out; returns 1..4 (0 for an invalid cp). */
 size_t hearth_utf8_encode(uint32_t cp, char out[4]);
@@ -43,5 +48,7 @@ uint32_t hearth_unicode_tolower(uint32_t cp);
 /* First code point of the canonical decomposition (cp itself when none);
  * e.g. U+00E9 -> U+0065. */
 uint32_t hearth_unicode_nfd_first(uint32_t cp);
+/* Version of the Unicode Character Database the tables come from. */
+const char *hearth_unicode_version_str(void);
 
 #endif
