@@ -72,6 +72,7 @@ struct hearth_vocab {
     int32_t *special;              /* special-token candidates, longest text first */
     size_t n_special;
     hearth_bpe_ranks *bpe;         /* BPE merges, owned */
+    size_t max_token_len;          /* longest token text in bytes (WordPiece bound) */
 };
 
 enum {
