@@ -1,0 +1,205 @@
+/* decoder.c - the decoder-only transformer shared by llama, qwen2 and qwen3:
+ * pre-RMSNorm blocks, RoPE, grouped-query attention over a KV cache, SwiGLU
+ * feed-forward, final norm and the output head. The architecture files only
+ * declare which tensors and extras they have. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/model_internal.h"
+#include "hearth/alloc.h"
+
+hearth_status hearth_decoder_bind(hearth_model *m, unsigned flags) {
+    const hearth_hparams *hp = &m->hp;
+    int64_t d = hp->n_embd, hd = hp->head_dim;
+    int64_t qd = (int64_t)hp->n_head * hd, kvd = (int64_t)hp->n_head_kv * hd, ff = hp->n_ff;
+    hearth_status st;
+    const hearth_gguf_tensor *te = hearth_gguf_tensor_find(m->gguf, "token_embd.weight");
+    if (!te) return hearth_error_set(HEARTH_ERR_FORMAT, "model is missing tensor 'token_embd.weight'");
+    if ((st = hearth_model_bind_matrix(m, "token_embd.weight", d, te->ne[1], true, &m->tok_embd))) return st;
+    if (m->tok_embd.n_out < 1 || m->tok_embd.n_out > (1 << 24))
+        return hearth_error_set(HEARTH_ERR_FORMAT, "vocabulary size %lld is out of range",
+                                (long long)m->tok_embd.n_out);
+    if ((st = hearth_model_bind_vector(m, "output_norm.weight", d, true, &m->output_norm))) return st;
+    if ((st = hearth_model_bind_matrix(m, "output.weight", d, m->tok_embd.n_out, false, &m->output))) return st;
+    if (!m->output.data) m->output = m->tok_embd; /* tied embeddings */
+
+    m->layers = hearth_calloc((size_t)hp->n_layer, sizeof *m->layers);
+    if (!m->layers) return HEARTH_ERR_NOMEM;
+    char name[96];
+#define NAME(fmt) (snprintf(name, sizeof name, "blk.%d." fmt, i), name)
+    for (int i = 0; i < hp->n_layer; i++) {
+        hearth_layer *L = &m->layers[i];
+        if ((st = hearth_model_bind_vector(m, NAME("attn_norm.weight"), d, true, &L->attn_norm))) return st;
+        if ((st = hearth_model_bind_matrix(m, NAME("attn_q.weight"), d, qd, true, &L->wq))) return st;
+        if ((st = hearth_model_bind_matrix(m, NAME("attn_k.weight"), d, kvd, true, &L->wk))) return st;
+        if ((st = hearth_model_bind_matrix(m, NAME("attn_v.weight"), d, kvd, true, &L->wv))) return st;
+        if ((st = hearth_model_bind_matrix(m, NAME("attn_output.weight"), qd, d, true, &L->wo))) return st;
+        bool bias = flags & HEARTH_DEC_QKV_BIAS;
+        /* Biases are required where the architecture defines them, and
+         * accepted when present elsewhere (some llama fine-tunes carry them). */
+        if ((st = hearth_model_bind_vector(m, NAME("attn_q.bias"), qd, bias, &L->bq))) return st;
+        if ((st = hearth_model_bind_vector(m, NAME("attn_k.bias"), kvd, bias, &L->bk))) return st;
+        if ((st = hearth_model_bind_vector(m, NAME("attn_v.bias"), kvd, bias, &L->bv))) return st;
+        if ((st = hearth_model_bind_vector(m, NAME("attn_output.bias"), d, false, &L->bo))) return st;
+        bool qkn = flags & HEARTH_DEC_QK_NORM;
+        if ((st = hearth_model_bind_vector(m, NAME("attn_q_norm.weight"), hd, qkn, &L->q_norm))) return st;
+        if ((st = hearth_model_bind_vector(m, NAME("attn_k_norm.weight"), hd, qkn, &L->k_norm))) return st;
+        if ((st = hearth_model_bind_vector(m, NAME("ffn_norm.weight"), d, true, &L->ffn_norm))) return st;
+        if ((st = hearth_model_bind_matrix(m, NAME("ffn_gate.weight"), d, ff, true, &L->w_gate))) return st;
+        if ((st = hearth_model_bind_matrix(m, NAME("ffn_up.weight"), d, ff, true, &L->w_up))) return st;
+        if ((st = hearth_model_bind_matrix(m, NAME("ffn_down.weight"), ff, d, true, &L->w_down))) return st;
+    }
+#undef NAME
+    return HEARTH_OK;
+}
+
+/* ---- attention ---------------------------------------------------------- */
+
+typedef struct attn_task {
+    hearth_context *c;
+    int32_t layer, n, pos0;
+    bool causal;
+} attn_task;
+
+/* Each (token, head) pair is independent: split them across threads. */
+static void attention_rows(void *arg, int ith, int nth) {
+    attn_task *t = arg;
+    hearth_context *c = t->c;
+    const hearth_hparams *hp = &c->m->hp;
+    int32_t hd = hp->head_dim, nh = hp->n_head, nkv = hp->n_head_kv;
+    int32_t group = nh / nkv;
+    size_t kvd = (size_t)nkv * hd, qd = (size_t)nh * hd;
+    const float *kc = c->k_cache + (size_t)t->layer * c->n_ctx * kvd;
+    const float *vc = c->v_cache + (size_t)t->layer * c->n_ctx * kvd;
+    float *sc = c->scores + (size_t)ith * c->n_ctx;
+    float scale = 1.0f / sqrtf((float)hd);
+    int64_t total = (int64_t)t->n * nh;
+    for (int64_t job = ith; job < total; job += nth) {
+        int32_t i = (int32_t)(job / nh), h = (int32_t)(job % nh);
+        int32_t kvh = h / group;
+        const float *q = c->q + (size_t)i * qd + (size_t)h * hd;
+        int32_t n_keys = t->causal ? t->pos0 + i + 1 : t->pos0 + t->n;
+        float max = -INFINITY;
+        for (int32_t j = 0; j < n_keys; j++) {
+            const float *k = kc + (size_t)j * kvd + (size_t)kvh * hd;
+            float s = 0.0f;
+            for (int32_t e = 0; e < hd; e++) s += q[e] * k[e];
+            s *= scale;
+            sc[j] = s;
+            if (s > max) max = s;
+        }
+        double sum = 0.0;
+        for (int32_t j = 0; j < n_keys; j++) {
+            sc[j] = expf(sc[j] - max);
+            sum += sc[j];
+        }
+        float inv = (float)(1.0 / sum);
+        float *o = c->att + (size_t)i * qd + (size_t)h * hd;
+        memset(o, 0, (size_t)hd * sizeof *o);
+        for (int32_t j = 0; j < n_keys; j++) {
+            const float *v = vc + (size_t)j * kvd + (size_t)kvh * hd;
+            float p = sc[j] * inv;
+            for (int32_t e = 0; e < hd; e++) o[e] += p * v[e];
+        }
+    }
+}
+
+void hearth_attention(hearth_context *c, int32_t layer, int32_t n, int32_t pos0, bool causal) {
+    attn_task t = {c, layer, n, pos0, causal};
+    hearth_threadpool_run(c->pool, attention_rows, &t);
+}
+
+/* ---- forward ------------------------------------------------------------ */
+
+static void add_bias(float *y, const float *b, int32_t n, int64_t width) {
+    if (!b) return;
+    for (int32_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < width; j++) y[(size_t)i * width + j] += b[j];
+}
+
+typedef struct rope_task {
+    hearth_context *c;
+    const hearth_layer *L;
+    int32_t n, pos0;
+} rope_task;
+
+/* Per-head Q/K norm (qwen3), RoPE, and the copy of K/V into the cache. */
+static void qk_rope_rows(void *arg, int ith, int nth) {
+    rope_task *t = arg;
+    hearth_context *c = t->c;
+    const hearth_model *m = c->m;
+    const hearth_hparams *hp = &m->hp;
+    int32_t hd = hp->head_dim, nh = hp->n_head, nkv = hp->n_head_kv;
+    int neox = hp->rope == HEARTH_ROPE_NEOX;
+    for (int32_t i = ith; i < t->n; i += nth) {
+        int32_t pos = t->pos0 + i;
+        for (int32_t h = 0; h < nh; h++) {
+            float *q = c->q + ((size_t)i * nh + h) * hd;
+            if (t->L->q_norm) hearth_rmsnorm(q, q, t->L->q_norm, hd, hp->norm_eps);
+            hearth_rope(q, m->n_rot, pos, hp->rope_scale, m->rope_inv_freq, neox);
+        }
+        for (int32_t h = 0; h < nkv; h++) {
+            float *k = c->k + ((size_t)i * nkv + h) * hd;
+            if (t->L->k_norm) hearth_rmsnorm(k, k, t->L->k_norm, hd, hp->norm_eps);
+            hearth_rope(k, m->n_rot, pos, hp->rope_scale, m->rope_inv_freq, neox);
+        }
+    }
+}
+
+hearth_status hearth_decoder_forward(hearth_context *c, const int32_t *tokens,
+                                     const int32_t *token_types, int32_t n, float *logits,
+                                     bool all_logits, float *hidden) {
+    (void)token_types;
+    const hearth_model *m = c->m;
+    const hearth_hparams *hp = &m->hp;
+    int32_t d = hp->n_embd, hd = hp->head_dim;
+    size_t qd = (size_t)hp->n_head * hd, kvd = (size_t)hp->n_head_kv * hd;
+    int32_t ff = hp->n_ff, pos0 = c->n_past;
+
+    for (int32_t i = 0; i < n; i++) hearth_weight_row(&m->tok_embd, tokens[i], c->x + (size_t)i * d);
+
+    for (int32_t l = 0; l < hp->n_layer; l++) {
+        const hearth_layer *L = &m->layers[l];
+        for (int32_t i = 0; i < n; i++)
+            hearth_rmsnorm(c->xn + (size_t)i * d, c->x + (size_t)i * d, L->attn_norm, d, hp->norm_eps);
+        hearth_matmul(c->pool, &L->wq, c->xn, n, c->q, c->scratch);
+        hearth_matmul(c->pool, &L->wk, c->xn, n, c->k, c->scratch);
+        hearth_matmul(c->pool, &L->wv, c->xn, n, c->v, c->scratch);
+        add_bias(c->q, L->bq, n, (int64_t)qd);
+        add_bias(c->k, L->bk, n, (int64_t)kvd);
+        add_bias(c->v, L->bv, n, (int64_t)kvd);
+        rope_task rt = {c, L, n, pos0};
+        hearth_threadpool_run(c->pool, qk_rope_rows, &rt);
+        float *kc = c->k_cache + ((size_t)l * c->n_ctx + pos0) * kvd;
+        float *vc = c->v_cache + ((size_t)l * c->n_ctx + pos0) * kvd;
+        memcpy(kc, c->k, (size_t)n * kvd * sizeof(float));
+        memcpy(vc, c->v, (size_t)n * kvd * sizeof(float));
+        hearth_attention(c, l, n, pos0, true);
+        hearth_matmul(c->pool, &L->wo, c->att, n, c->xn, c->scratch);
+        add_bias(c->xn, L->bo, n, d);
+        for (size_t j = 0; j < (size_t)n * d; j++) c->x[j] += c->xn[j];
+
+        for (int32_t i = 0; i < n; i++)
+            hearth_rmsnorm(c->xn + (size_t)i * d, c->x + (size_t)i * d, L->ffn_norm, d, hp->norm_eps);
+        hearth_matmul(c->pool, &L->w_gate, c->xn, n, c->ffa, c->scratch);
+        hearth_matmul(c->pool, &L->w_up, c->xn, n, c->ffb, c->scratch);
+        for (size_t j = 0; j < (size_t)n * ff; j++) c->ffa[j] = hearth_silu(c->ffa[j]) * c->ffb[j];
+        hearth_matmul(c->pool, &L->w_down, c->ffa, n, c->xn, c->scratch);
+        for (size_t j = 0; j < (size_t)n * d; j++) c->x[j] += c->xn[j];
+    }
+    c->n_past = pos0 + n;
+
+    if (hidden) {
+        for (int32_t i = 0; i < n; i++)
+            hearth_rmsnorm(hidden + (size_t)i * d, c->x + (size_t)i * d, m->output_norm, d, hp->norm_eps);
+    }
+    if (logits) {
+        int32_t first = all_logits ? 0 : n - 1, rows = n - first;
+        for (int32_t i = 0; i < rows; i++)
+            hearth_rmsnorm(c->out_rows + (size_t)i * d, c->x + (size_t)(first + i) * d, m->output_norm, d,
+                           hp->norm_eps);
+        hearth_matmul(c->pool, &m->output, c->out_rows, rows, logits, c->scratch);
+    }
+    return HEARTH_OK;
+}

@@ -1,0 +1,122 @@
+/* ops.c - portable implementations of the forward-pass ops. */
+#include <math.h>
+#include <string.h>
+
+#include "engine/ops.h"
+
+size_t hearth_matmul_scratch_bytes(int64_t n_in, int32_t n_tokens) {
+    /* The widest vec_dot_type is F32: 4 bytes per value. */
+    return (size_t)n_in * 4 * (size_t)(n_tokens > 0 ? n_tokens : 1) + 64;
+}
+
+typedef struct matmul_task {
+    const hearth_weight *w;
+    const hearth_type_traits *wt;   /* weight type */
+    const hearth_type_traits *at;   /* activation (vec_dot) type */
+    const float *x;
+    int32_t n_tokens;
+    float *y;
+    uint8_t *act;                   /* quantized activations, or NULL for F32 */
+    size_t act_row_bytes;
+} matmul_task;
+
+static void quantize_rows(void *arg, int ith, int nth) {
+    matmul_task *t = arg;
+    for (int32_t i = ith; i < t->n_tokens; i += nth)
+        t->at->from_float(t->x + (size_t)i * t->w->n_in, t->act + (size_t)i * t->act_row_bytes,
+                          t->w->n_in);
+}
+
+static void dot_rows(void *arg, int ith, int nth) {
+    matmul_task *t = arg;
+    const hearth_weight *w = t->w;
+    int64_t per = (w->n_out + nth - 1) / nth;
+    int64_t r0 = per * ith, r1 = r0 + per < w->n_out ? r0 + per : w->n_out;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+        for (int32_t i = 0; i < t->n_tokens; i++) {
+            const void *a = t->act ? (const void *)(t->act + (size_t)i * t->act_row_bytes)
+                                   : (const void *)(t->x + (size_t)i * w->n_in);
+            float s;
+            t->wt->vec_dot(w->n_in, &s, row, a);
+            t->y[(size_t)i * w->n_out + r] = s;
+        }
+    }
+}
+
+void hearth_matmul(hearth_threadpool *pool, const hearth_weight *w, const float *x,
+                   int32_t n_tokens, float *y, void *scratch) {
+    matmul_task t = {0};
+    t.w = w;
+    t.wt = hearth_type_get(w->type);
+    t.at = hearth_type_get(t.wt->vec_dot_type);
+    t.x = x;
+    t.n_tokens = n_tokens;
+    t.y = y;
+    if (t.wt->vec_dot_type != HEARTH_TYPE_F32) {
+        t.act = scratch;
+        t.act_row_bytes = hearth_row_size(t.wt->vec_dot_type, w->n_in);
+        hearth_threadpool_run(pool, quantize_rows, &t);
+    }
+    hearth_threadpool_run(pool, dot_rows, &t);
+}
+
+void hearth_weight_row(const hearth_weight *w, int64_t row, float *out) {
+    const hearth_type_traits *tt = hearth_type_get(w->type);
+    tt->to_float(w->data + (size_t)row * w->row_bytes, out, w->n_in);
+}
+
+void hearth_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps) {
+    double ss = 0.0;
+    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float scale = (float)(1.0 / sqrt(ss / (double)n + eps));
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
+}
+
+void hearth_layernorm(float *y, const float *x, const float *w, const float *b, int64_t n,
+                      float eps) {
+    double mean = 0.0;
+    for (int64_t i = 0; i < n; i++) mean += x[i];
+    mean /= (double)n;
+    double var = 0.0;
+    for (int64_t i = 0; i < n; i++) var += ((double)x[i] - mean) * ((double)x[i] - mean);
+    var /= (double)n;
+    float scale = (float)(1.0 / sqrt(var + eps));
+    for (int64_t i = 0; i < n; i++) {
+        float v = (float)((double)x[i] - mean) * scale * w[i];
+        y[i] = b ? v + b[i] : v;
+    }
+}
+
+void hearth_rope(float *x, int32_t n_rot, int32_t pos, float pos_scale, const double *inv_freq,
+                 int neox) {
+    int32_t half = n_rot / 2;
+    for (int32_t i = 0; i < half; i++) {
+        double theta = (double)pos * pos_scale * inv_freq[i];
+        float c = (float)cos(theta), s = (float)sin(theta);
+        int32_t a = neox ? i : 2 * i;
+        int32_t b = neox ? i + half : 2 * i + 1;
+        float x0 = x[a], x1 = x[b];
+        x[a] = x0 * c - x1 * s;
+        x[b] = x0 * s + x1 * c;
+    }
+}
+
+void hearth_softmax(float *x, int64_t n) {
+    float max = -INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] > max) max = x[i];
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++) x[i] *= inv;
+}
+
+float hearth_gelu(float x) {
+    /* tanh approximation, as BERT GGUFs are evaluated by the reference */
+    const float c = 0.7978845608028654f; /* sqrt(2/pi) */
+    return 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x)));
+}
