@@ -23,8 +23,36 @@ typedef enum hearth_bpe_pre {
     HEARTH_PRE_MPT,
     HEARTH_PRE_REFACT,
     HEARTH_PRE_SMOLLM,
+    /* added by tok_bpe.c's author: llama.cpp's other pre-types, so that
+     * names sharing a regex keep their own load-time settings */
+    HEARTH_PRE_COMMAND_R,
+    HEARTH_PRE_STABLELM2,
+    HEARTH_PRE_OLMO,
+    HEARTH_PRE_DBRX,
+    HEARTH_PRE_SMAUG,
+    HEARTH_PRE_PORO,
+    HEARTH_PRE_CHATGLM4,
+    HEARTH_PRE_VIKING,
+    HEARTH_PRE_JAIS,
+    HEARTH_PRE_TEKKEN,
+    HEARTH_PRE_CODESHELL,
+    HEARTH_PRE_BLOOM,
+    HEARTH_PRE_GPT3_FINNISH,
+    HEARTH_PRE_EXAONE,
+    HEARTH_PRE_CHAMELEON,
+    HEARTH_PRE_MINERVA,
+    HEARTH_PRE_GPT4O,
     HEARTH_PRE_COUNT
 } hearth_bpe_pre;
+
+/* What llama.cpp sets at load time for a tokenizer.ggml.pre name. */
+typedef struct hearth_bpe_pre_info {
+    hearth_bpe_pre pre;
+    bool clean_spaces;   /* detokenizer clean-up (true unless the name turns it off) */
+    bool ignore_merges;  /* emit whole-piece vocab hits (llama3 family, tekken) */
+    bool add_bos;        /* forces add_bos = true (llama3 family, tekken, chameleon) */
+    bool no_bos;         /* BOS id is cleared (chatglm-bpe / glm4) */
+} hearth_bpe_pre_info;
 
 /* A growable id array. */
 typedef struct hearth_idbuf {
@@ -86,6 +114,8 @@ hearth_status hearth_bpe_ranks_new(const hearth_vocab *v, const hearth_gguf_kv *
 void hearth_bpe_ranks_free(hearth_bpe_ranks *r);
 /* Maps tokenizer.ggml.pre to a kind; HEARTH_ERR_UNSUPPORTED for unknown names. */
 hearth_status hearth_bpe_pre_from_name(const char *name, hearth_bpe_pre *out);
+/* The same, with the settings llama.cpp ties to the name (BPE vocabs only). */
+hearth_status hearth_bpe_pre_lookup(const char *name, hearth_bpe_pre_info *out);
 /* Tokenizes one raw-text fragment (no special tokens in it): pre-tokenizes with
  * v->pre's regexes, then merges each piece by rank. Appends to out. */
 hearth_status hearth_bpe_encode_fragment(const hearth_vocab *v, const char *text, size_t len,
