@@ -44,6 +44,10 @@ const hearth_type_size hearth_type_sizes[HEARTH_TYPE_COUNT] = {
     [HEARTH_TYPE_BF16] = {"bf16", 1, 2},
     [HEARTH_TYPE_TQ1_0] = {"tq1_0", 256, (256 - 4 * 256 / 64) / 5 + 256 / 64 + 2},
     [HEARTH_TYPE_TQ2_0] = {"tq2_0", 256, 256 / 4 + 2},
+    /* MXFP4 (gpt-oss): a shared E8M0 exponent byte + 16 bytes of 4-bit
+     * values; listed so files holding it are reported as unsupported by
+     * name rather than rejected as corrupt. */
+    [39] = {"mxfp4", 32, 1 + 16},
 };
 
 const char *hearth_type_name(uint32_t type) {
