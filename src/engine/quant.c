@@ -107,6 +107,7 @@ static hearth_type_traits *registrable(uint32_t type) {
     return &best_table[type];
 }
 
+/* See dispatch.h. Runs only inside the once-init, so no lock. */
 void hearth_kernels_register(uint32_t type, hearth_vec_dot_fn vec_dot, hearth_to_float_fn to_float) {
     hearth_type_traits *tr = registrable(type);
     if (!tr) return;
@@ -114,17 +115,21 @@ void hearth_kernels_register(uint32_t type, hearth_vec_dot_fn vec_dot, hearth_to
     if (to_float) tr->to_float = to_float;
 }
 
+/* See dispatch.h. */
 void hearth_kernels_register_from_float(uint32_t type, hearth_from_float_fn from_float) {
     hearth_type_traits *tr = registrable(type);
     if (tr && from_float) tr->from_float = from_float;
 }
 
+/* Returns the dispatched traits or NULL; the first call builds the tables
+ * (blocks only on pthread_once while another thread builds them). */
 const hearth_type_traits *hearth_type_get(uint32_t type) {
     pthread_once(&tables_once, tables_init);
     if (type >= HEARTH_TYPE_COUNT || !best_table[type].name) return NULL;
     return &best_table[type];
 }
 
+/* Returns the reference traits or NULL; see hearth_type_get. */
 const hearth_type_traits *hearth_type_get_ref(uint32_t type) {
     pthread_once(&tables_once, tables_init);
     if (type >= HEARTH_TYPE_COUNT || !ref_table[type].name) return NULL;
@@ -133,6 +138,7 @@ const hearth_type_traits *hearth_type_get_ref(uint32_t type) {
 
 /* ---- half and bfloat16 -------------------------------------------------- */
 
+/* The bits of a float, and back. */
 static inline uint32_t f32_bits(float f) {
     uint32_t u;
     memcpy(&u, &f, sizeof u);

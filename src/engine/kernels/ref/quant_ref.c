@@ -191,6 +191,7 @@ void hearth_ref_vec_dot_q4_1_q8_1(int64_t n, float *s, const void *x, const void
 
 /* ---- Q5_0 / Q5_1 ------------------------------------------------------- */
 
+/* The little-endian 32-bit 5th-bit mask of a Q5 block, and back. */
 static uint32_t load_qh(const uint8_t qh[4]) {
     return (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
 }

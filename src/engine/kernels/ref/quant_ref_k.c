@@ -25,6 +25,7 @@
 #define F2H(f) hearth_fp32_to_fp16(f)
 #define GROUP_MAX_EPS 1e-15f
 
+/* Integer min / max. */
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int imax(int a, int b) { return a > b ? a : b; }
 
