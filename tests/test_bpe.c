@@ -132,6 +132,48 @@ static void test_pre_names(void) {
     CHECK(strstr(hearth_error_last(), "no-such-pre") != NULL, "detail: %s", hearth_error_last());
 }
 
+/* Pre-tokenizer splits worked out by hand from the regex lists of
+ * llama.cpp's llm_tokenizer_bpe (piece ends in code points). */
+static void test_pre_split(void) {
+    static const struct {
+        hearth_bpe_pre pre;
+        const char *text;
+        size_t ends[12];
+    } cases[] = {
+        /* [\p{P}$+<=>^~|]+ -> gpt2 -> \p{N}+ -> [0-9]{3} */
+        {HEARTH_PRE_DEFAULT, "Hello, world!! 12345", {5, 6, 12, 14, 15, 18, 20}},
+        {HEARTH_PRE_GPT2, "  hello", {1, 7}},
+        {HEARTH_PRE_GPT2, "it's  \tok", {2, 4, 6, 7, 9}},
+        {HEARTH_PRE_LLAMA3, "1234567", {3, 6, 7}},
+        {HEARTH_PRE_LLAMA3, "IT'S \n\n x", {2, 4, 7, 9}},
+        {HEARTH_PRE_QWEN2, "x12", {1, 2, 3}},
+        {HEARTH_PRE_STARCODER, "ab 123", {2, 3, 4, 5, 6}},
+        /* \p{N}{1,3} -> [CJK kana]+ -> main */
+        {HEARTH_PRE_DEEPSEEK3_LLM, "Hi 12345 \xe4\xb8\xad\xe6\x96\x87" "abc", {2, 3, 6, 8, 9, 11, 14}},
+        {HEARTH_PRE_DEEPSEEK_CODER, "x\n\ny", {1, 2, 3, 4}},
+        {HEARTH_PRE_DEEPSEEK_LLM, "Hi! 42", {2, 3, 4, 6}},
+        {HEARTH_PRE_FALCON, "a`b", {1, 2, 3}},
+        {HEARTH_PRE_TEKKEN, "HelloWorld ABCdef", {5, 10, 17}},
+        {HEARTH_PRE_GPT4O, "I'M here", {3, 8}},
+        {HEARTH_PRE_BLOOM, "Hi, you.", {2, 3, 7, 8}},
+        /* the digit and punctuation passes cut the sentinel apart */
+        {HEARTH_PRE_CHAMELEON, "<sentinel:12>IMGIMGABZ  x", {1, 9, 10, 11, 12, 13, 22, 24, 25}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t *ends = NULL, n = 0;
+        hearth_status st = hearth_bpe_pre_split(cases[i].pre, cases[i].text, strlen(cases[i].text),
+                                                &ends, &n);
+        size_t want_n = 0;
+        while (want_n < 12 && cases[i].ends[want_n]) want_n++;
+        bool ok = st == HEARTH_OK && n == want_n;
+        for (size_t j = 0; ok && j < n; j++) ok = ends[j] == cases[i].ends[j];
+        CHECK(ok, "pre %d \"%s\": got %zu pieces", (int)cases[i].pre, cases[i].text, n);
+        if (!ok)
+            for (size_t j = 0; j < n; j++) fprintf(stderr, "  end %zu\n", ends[j]);
+        hearth_free(ends);
+    }
+}
+
 static void print_ids(const char *label, const int32_t *ids, size_t n) {
     fprintf(stderr, "  %s [", label);
     for (size_t i = 0; i < n; i++) fprintf(stderr, "%s%d", i ? ", " : "", ids[i]);
@@ -255,6 +297,23 @@ static void test_robustness(void) {
     hearth_free(a);
     hearth_free(b);
 
+    /* allocation failures anywhere in tokenization give NOMEM, never a
+     * crash or a leak (checked under ASan) */
+    static const char sample[] = "Hello world, it's 2024!\n\tSpaces   and \xe4\xb8\xad\xe6\x96\x87.";
+    int n_nomem = 0;
+    for (long k = 0; k < 200; k++) {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        hearth_alloc_fail_after(k);
+        hearth_status st = hearth_tokenize(v, sample, sizeof sample - 1, true, true, &ids, &n);
+        hearth_alloc_fail_after(-1);
+        CHECK(st == HEARTH_OK || st == HEARTH_ERR_NOMEM, "fail_after %ld: %d", k, st);
+        if (st == HEARTH_ERR_NOMEM) n_nomem++;
+        hearth_free(ids);
+        if (st == HEARTH_OK) break;
+    }
+    CHECK(n_nomem > 0);
+
     /* long runs: letters, spaces, digits, punctuation, mixed bytes */
     size_t big = 200000;
     char *s = malloc(big);
@@ -293,6 +352,7 @@ int main(void) {
     test_utf8();
     test_unicode_tables();
     test_pre_names();
+    test_pre_split();
     test_vocab_file("gpt-2", false);
     test_vocab_file("llama-bpe", true);
     test_vocab_file("qwen2", false);

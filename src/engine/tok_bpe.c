@@ -871,29 +871,30 @@ static hearth_status encode_piece(const hearth_vocab *v, work *w, const uint32_t
     return HEARTH_OK;
 }
 
-/* Tokenizes one fragment without special tokens; appends to out. Returns
- * HEARTH_ERR_NOMEM or HEARTH_ERR_INVALID (no ranks). Never blocks. */
-hearth_status hearth_bpe_encode_fragment(const hearth_vocab *v, const char *text_, size_t len,
-                                         hearth_idbuf *out) {
-    if (!v || !out || (!text_ && len))
-        return hearth_error_set(HEARTH_ERR_INVALID, "bpe encode: NULL argument");
-    if (!v->bpe) return hearth_error_set(HEARTH_ERR_INVALID, "bpe encode: vocab has no merges");
+/* Decodes text and runs the pre-tokenizer: on success *cps_out holds the
+ * code points and *ends_out the end offset (in code points) of each of the
+ * *np pieces; both are caller-freed with hearth_free. */
+static hearth_status pre_split(hearth_bpe_pre pre, const char *s, size_t len, uint32_t **cps_out,
+                               size_t **ends_out, size_t *np_out, size_t *n_out) {
+    *cps_out = NULL;
+    *ends_out = NULL;
+    *np_out = *n_out = 0;
     if (len == 0) return HEARTH_OK;
-
-    hearth_status st = HEARTH_OK;
     uint32_t *cps = hearth_reallocarray(NULL, len, sizeof *cps);
     uint16_t *ks = hearth_reallocarray(NULL, len, sizeof *ks);
     size_t *ends = hearth_reallocarray(NULL, len, sizeof *ends);
     size_t *ends2 = hearth_reallocarray(NULL, len, sizeof *ends2);
-    work w = {0};
     if (!cps || !ks || !ends || !ends2) {
-        st = HEARTH_ERR_NOMEM;
-        goto done;
+        hearth_free(cps);
+        hearth_free(ks);
+        hearth_free(ends);
+        hearth_free(ends2);
+        return HEARTH_ERR_NOMEM;
     }
     size_t n = 0;
     for (size_t i = 0; i < len;) {
         size_t adv;
-        uint32_t c = hearth_utf8_decode(text_ + i, len - i, &adv);
+        uint32_t c = hearth_utf8_decode(s + i, len - i, &adv);
         cps[n] = c;
         ks[n] = (uint16_t)classify(c);
         n++;
@@ -902,23 +903,54 @@ hearth_status hearth_bpe_encode_fragment(const hearth_vocab *v, const char *text
     text t = {cps, ks};
     size_t np = 1;
     ends[0] = n;
-    const pre_spec *spec = spec_for(v->pre);
+    const pre_spec *spec = spec_for(pre);
     for (size_t r = 0; r < NR(spec->m) && spec->m[r]; r++) {
         np = split_pieces(&t, spec->m[r], ends, np, ends2);
         size_t *tmp = ends;
         ends = ends2;
         ends2 = tmp;
     }
+    hearth_free(ks);
+    hearth_free(ends2);
+    *cps_out = cps;
+    *ends_out = ends;
+    *np_out = np;
+    *n_out = n;
+    return HEARTH_OK;
+}
+
+/* Exposes the pre-tokenizer for tests: *ends (hearth_free) gets the end of
+ * each piece as a code point offset. Never blocks. */
+hearth_status hearth_bpe_pre_split(hearth_bpe_pre pre, const char *text_, size_t len,
+                                   size_t **ends, size_t *n_pieces) {
+    if (!ends || !n_pieces || (!text_ && len))
+        return hearth_error_set(HEARTH_ERR_INVALID, "bpe pre split: NULL argument");
+    uint32_t *cps;
+    size_t n;
+    hearth_status st = pre_split(pre, text_, len, &cps, ends, n_pieces, &n);
+    hearth_free(cps);
+    return st;
+}
+
+/* Tokenizes one fragment without special tokens; appends to out. Returns
+ * HEARTH_ERR_NOMEM or HEARTH_ERR_INVALID (no ranks). Never blocks. */
+hearth_status hearth_bpe_encode_fragment(const hearth_vocab *v, const char *text_, size_t len,
+                                         hearth_idbuf *out) {
+    if (!v || !out || (!text_ && len))
+        return hearth_error_set(HEARTH_ERR_INVALID, "bpe encode: NULL argument");
+    if (!v->bpe) return hearth_error_set(HEARTH_ERR_INVALID, "bpe encode: vocab has no merges");
+    uint32_t *cps;
+    size_t *ends, np, n;
+    hearth_status st = pre_split(v->pre, text_, len, &cps, &ends, &np, &n);
+    if (st) return st;
+    work w = {0};
     size_t start = 0;
     for (size_t i = 0; i < np; i++) {
-        if ((st = encode_piece(v, &w, cps + start, ends[i] - start, out))) goto done;
+        if ((st = encode_piece(v, &w, cps + start, ends[i] - start, out))) break;
         start = ends[i];
     }
-done:
     hearth_free(cps);
-    hearth_free(ks);
     hearth_free(ends);
-    hearth_free(ends2);
     hearth_free(w.buf);
     hearth_free(w.syms);
     hearth_free(w.heap);

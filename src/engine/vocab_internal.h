@@ -120,5 +120,9 @@ hearth_status hearth_bpe_pre_lookup(const char *name, hearth_bpe_pre_info *out);
  * v->pre's regexes, then merges each piece by rank. Appends to out. */
 hearth_status hearth_bpe_encode_fragment(const hearth_vocab *v, const char *text, size_t len,
                                          hearth_idbuf *out);
+/* The pre-tokenizer alone (for tests): *ends (hearth_free) receives the end
+ * of each piece as a code point offset into the decoded text. */
+hearth_status hearth_bpe_pre_split(hearth_bpe_pre pre, const char *text, size_t len,
+                                   size_t **ends, size_t *n_pieces);
 
 #endif
