@@ -100,6 +100,37 @@ uint64_t hearth_context_bytes(const hearth_context *c);
 hearth_status hearth_eval(hearth_context *c, const int32_t *tokens, int32_t n,
                           float *logits, bool all_logits);
 
+/* ---- several sequences in one context (continuous batching) ----------- */
+
+/* Creates a context with `n_seq` independent sequences of up to `n_ctx`
+ * positions each (one KV cache slot per sequence). hearth_context_new is
+ * this with n_seq = 1. */
+hearth_status hearth_context_new_seqs(const hearth_model *m, int32_t n_ctx, int32_t n_seq,
+                                      int32_t n_threads, hearth_context **out);
+int32_t hearth_context_n_seq(const hearth_context *c);
+/* Positions already cached for sequence `seq` (0 for a bad seq). */
+int32_t hearth_seq_n_past(const hearth_context *c, int32_t seq);
+/* Drops cached positions >= n_keep of one sequence. */
+void hearth_seq_truncate(hearth_context *c, int32_t seq, int32_t n_keep);
+
+/* A batch of tokens from any mix of sequences. Each token goes to the next
+ * position of its sequence, in batch order, so a sequence's tokens must
+ * appear in order. `want_logits[i]` (NULL: only each sequence's last token
+ * in the batch) chooses the rows that get logits. */
+typedef struct hearth_batch {
+    int32_t n;
+    const int32_t *tokens;       /* [n] */
+    const int32_t *seq;          /* [n] sequence of each token; NULL: all 0 */
+    const uint8_t *want_logits;  /* [n] or NULL */
+} hearth_batch;
+
+/* Evaluates a batch in one forward pass (each weight read once for all the
+ * batch's tokens). `logits` receives n_vocab floats per selected row, in
+ * batch order; it may be NULL. Returns HEARTH_ERR_RANGE (no cache changed)
+ * when a sequence would overflow, HEARTH_ERR_INVALID for a bad id or seq.
+ * Blocks while it computes. */
+hearth_status hearth_decode(hearth_context *c, const hearth_batch *b, float *logits);
+
 /* Runs a whole sequence (non-causal for BERT; the cache is cleared first) and
  * writes the pooled embedding (n_embd floats) to out, L2-normalised when
  * `normalize`. For decoder models the pooling is the mean of the last hidden

@@ -54,11 +54,27 @@ hearth_status hearth_decoder_bind(hearth_model *m, unsigned flags) {
     return HEARTH_OK;
 }
 
-/* ---- attention ---------------------------------------------------------- */
+/* ---- KV cache and attention ------------------------------------------- */
+
+float *hearth_kv_row(hearth_context *c, float *cache, int32_t layer, int32_t seq, int32_t pos) {
+    size_t kvd = (size_t)c->m->hp.n_head_kv * c->m->hp.head_dim;
+    return cache + (((size_t)layer * c->n_seq + seq) * c->n_ctx + pos) * kvd;
+}
+
+void hearth_kv_store(hearth_context *c, const hearth_ubatch *ub, int32_t layer) {
+    size_t kvd = (size_t)c->m->hp.n_head_kv * c->m->hp.head_dim;
+    for (int32_t i = 0; i < ub->n; i++) {
+        memcpy(hearth_kv_row(c, c->k_cache, layer, ub->seq[i], ub->pos[i]), c->k + i * kvd,
+               kvd * sizeof(float));
+        memcpy(hearth_kv_row(c, c->v_cache, layer, ub->seq[i], ub->pos[i]), c->v + i * kvd,
+               kvd * sizeof(float));
+    }
+}
 
 typedef struct attn_task {
     hearth_context *c;
-    int32_t layer, n, pos0;
+    const hearth_ubatch *ub;
+    int32_t layer;
     bool causal;
 } attn_task;
 
@@ -66,23 +82,25 @@ typedef struct attn_task {
 static void attention_rows(void *arg, int ith, int nth) {
     attn_task *t = arg;
     hearth_context *c = t->c;
+    const hearth_ubatch *ub = t->ub;
     const hearth_hparams *hp = &c->m->hp;
     int32_t hd = hp->head_dim, nh = hp->n_head, nkv = hp->n_head_kv;
     int32_t group = nh / nkv;
     size_t kvd = (size_t)nkv * hd, qd = (size_t)nh * hd;
-    const float *kc = c->k_cache + (size_t)t->layer * c->n_ctx * kvd;
-    const float *vc = c->v_cache + (size_t)t->layer * c->n_ctx * kvd;
     float *sc = c->scores + (size_t)ith * c->n_ctx;
     float scale = 1.0f / sqrtf((float)hd);
-    int64_t total = (int64_t)t->n * nh;
+    int64_t total = (int64_t)ub->n * nh;
     for (int64_t job = ith; job < total; job += nth) {
         int32_t i = (int32_t)(job / nh), h = (int32_t)(job % nh);
         int32_t kvh = h / group;
+        int32_t seq = t->causal ? ub->seq[i] : 0;
+        const float *kc = hearth_kv_row(c, c->k_cache, t->layer, seq, 0) + (size_t)kvh * hd;
+        const float *vc = hearth_kv_row(c, c->v_cache, t->layer, seq, 0) + (size_t)kvh * hd;
         const float *q = c->q + (size_t)i * qd + (size_t)h * hd;
-        int32_t n_keys = t->causal ? t->pos0 + i + 1 : t->pos0 + t->n;
+        int32_t n_keys = t->causal ? ub->pos[i] + 1 : ub->n;
         float max = -INFINITY;
         for (int32_t j = 0; j < n_keys; j++) {
-            const float *k = kc + (size_t)j * kvd + (size_t)kvh * hd;
+            const float *k = kc + (size_t)j * kvd;
             float s = 0.0f;
             for (int32_t e = 0; e < hd; e++) s += q[e] * k[e];
             s *= scale;
@@ -98,15 +116,15 @@ static void attention_rows(void *arg, int ith, int nth) {
         float *o = c->att + (size_t)i * qd + (size_t)h * hd;
         memset(o, 0, (size_t)hd * sizeof *o);
         for (int32_t j = 0; j < n_keys; j++) {
-            const float *v = vc + (size_t)j * kvd + (size_t)kvh * hd;
+            const float *v = vc + (size_t)j * kvd;
             float p = sc[j] * inv;
             for (int32_t e = 0; e < hd; e++) o[e] += p * v[e];
         }
     }
 }
 
-void hearth_attention(hearth_context *c, int32_t layer, int32_t n, int32_t pos0, bool causal) {
-    attn_task t = {c, layer, n, pos0, causal};
+void hearth_attention(hearth_context *c, const hearth_ubatch *ub, int32_t layer, bool causal) {
+    attn_task t = {c, ub, layer, causal};
     hearth_threadpool_run(c->pool, attention_rows, &t);
 }
 
@@ -121,10 +139,10 @@ static void add_bias(float *y, const float *b, int32_t n, int64_t width) {
 typedef struct rope_task {
     hearth_context *c;
     const hearth_layer *L;
-    int32_t n, pos0;
+    const hearth_ubatch *ub;
 } rope_task;
 
-/* Per-head Q/K norm (qwen3), RoPE, and the copy of K/V into the cache. */
+/* Per-head Q/K norm (qwen3) and RoPE at each token's own position. */
 static void qk_rope_rows(void *arg, int ith, int nth) {
     rope_task *t = arg;
     hearth_context *c = t->c;
@@ -132,8 +150,8 @@ static void qk_rope_rows(void *arg, int ith, int nth) {
     const hearth_hparams *hp = &m->hp;
     int32_t hd = hp->head_dim, nh = hp->n_head, nkv = hp->n_head_kv;
     int neox = hp->rope == HEARTH_ROPE_NEOX;
-    for (int32_t i = ith; i < t->n; i += nth) {
-        int32_t pos = t->pos0 + i;
+    for (int32_t i = ith; i < t->ub->n; i += nth) {
+        int32_t pos = t->ub->pos[i];
         for (int32_t h = 0; h < nh; h++) {
             float *q = c->q + ((size_t)i * nh + h) * hd;
             if (t->L->q_norm) hearth_rmsnorm(q, q, t->L->q_norm, hd, hp->norm_eps);
@@ -147,17 +165,15 @@ static void qk_rope_rows(void *arg, int ith, int nth) {
     }
 }
 
-hearth_status hearth_decoder_forward(hearth_context *c, const int32_t *tokens,
-                                     const int32_t *token_types, int32_t n, float *logits,
-                                     bool all_logits, float *hidden) {
-    (void)token_types;
+hearth_status hearth_decoder_forward(hearth_context *c, const hearth_ubatch *ub, float *logits,
+                                     float *hidden) {
     const hearth_model *m = c->m;
     const hearth_hparams *hp = &m->hp;
-    int32_t d = hp->n_embd, hd = hp->head_dim;
+    int32_t d = hp->n_embd, hd = hp->head_dim, n = ub->n;
     size_t qd = (size_t)hp->n_head * hd, kvd = (size_t)hp->n_head_kv * hd;
-    int32_t ff = hp->n_ff, pos0 = c->n_past;
+    int32_t ff = hp->n_ff;
 
-    for (int32_t i = 0; i < n; i++) hearth_weight_row(&m->tok_embd, tokens[i], c->x + (size_t)i * d);
+    for (int32_t i = 0; i < n; i++) hearth_weight_row(&m->tok_embd, ub->tokens[i], c->x + (size_t)i * d);
 
     for (int32_t l = 0; l < hp->n_layer; l++) {
         const hearth_layer *L = &m->layers[l];
@@ -169,13 +185,10 @@ hearth_status hearth_decoder_forward(hearth_context *c, const int32_t *tokens,
         add_bias(c->q, L->bq, n, (int64_t)qd);
         add_bias(c->k, L->bk, n, (int64_t)kvd);
         add_bias(c->v, L->bv, n, (int64_t)kvd);
-        rope_task rt = {c, L, n, pos0};
+        rope_task rt = {c, L, ub};
         hearth_threadpool_run(c->pool, qk_rope_rows, &rt);
-        float *kc = c->k_cache + ((size_t)l * c->n_ctx + pos0) * kvd;
-        float *vc = c->v_cache + ((size_t)l * c->n_ctx + pos0) * kvd;
-        memcpy(kc, c->k, (size_t)n * kvd * sizeof(float));
-        memcpy(vc, c->v, (size_t)n * kvd * sizeof(float));
-        hearth_attention(c, l, n, pos0, true);
+        hearth_kv_store(c, ub, l);
+        hearth_attention(c, ub, l, true);
         hearth_matmul(c->pool, &L->wo, c->att, n, c->xn, c->scratch);
         add_bias(c->xn, L->bo, n, d);
         for (size_t j = 0; j < (size_t)n * d; j++) c->x[j] += c->xn[j];
@@ -188,18 +201,16 @@ hearth_status hearth_decoder_forward(hearth_context *c, const int32_t *tokens,
         hearth_matmul(c->pool, &L->w_down, c->ffa, n, c->xn, c->scratch);
         for (size_t j = 0; j < (size_t)n * d; j++) c->x[j] += c->xn[j];
     }
-    c->n_past = pos0 + n;
 
     if (hidden) {
         for (int32_t i = 0; i < n; i++)
             hearth_rmsnorm(hidden + (size_t)i * d, c->x + (size_t)i * d, m->output_norm, d, hp->norm_eps);
     }
-    if (logits) {
-        int32_t first = all_logits ? 0 : n - 1, rows = n - first;
-        for (int32_t i = 0; i < rows; i++)
-            hearth_rmsnorm(c->out_rows + (size_t)i * d, c->x + (size_t)(first + i) * d, m->output_norm, d,
+    if (logits && ub->n_out > 0) {
+        for (int32_t r = 0; r < ub->n_out; r++)
+            hearth_rmsnorm(c->out_rows + (size_t)r * d, c->x + (size_t)ub->out[r] * d, m->output_norm, d,
                            hp->norm_eps);
-        hearth_matmul(c->pool, &m->output, c->out_rows, rows, logits, c->scratch);
+        hearth_matmul(c->pool, &m->output, c->out_rows, ub->n_out, logits, c->scratch);
     }
     return HEARTH_OK;
 }

@@ -316,20 +316,24 @@ static float *ctx_alloc(hearth_context *c, size_t n_floats) {
     return hearth_malloc_aligned(n_floats * sizeof(float), 64);
 }
 
-hearth_status hearth_context_new(const hearth_model *m, int32_t n_ctx, int32_t n_threads,
-                                 hearth_context **out) {
+hearth_status hearth_context_new_seqs(const hearth_model *m, int32_t n_ctx, int32_t n_seq,
+                                      int32_t n_threads, hearth_context **out) {
     *out = NULL;
     const hearth_hparams *hp = &m->hp;
     if (n_ctx <= 0) n_ctx = hp->n_ctx_train;
     if (n_ctx > (1 << 22))
         return hearth_error_set(HEARTH_ERR_RANGE, "context length %d is too large", n_ctx);
+    if (n_seq < 1 || n_seq > 4096)
+        return hearth_error_set(HEARTH_ERR_RANGE, "sequence count %d is outside 1..4096", n_seq);
     if (hp->arch == HEARTH_ARCH_BERT && n_ctx > hp->n_ctx_train) n_ctx = hp->n_ctx_train;
     if (n_threads <= 0) n_threads = hearth_physical_cores();
     hearth_context *c = hearth_calloc(1, sizeof *c);
     if (!c) return HEARTH_ERR_NOMEM;
     c->m = m;
     c->n_ctx = n_ctx;
-    c->n_ubatch = n_ctx < 512 ? n_ctx : 512;
+    c->n_seq = n_seq;
+    int64_t ub_max = (int64_t)n_ctx * n_seq;
+    c->n_ubatch = ub_max < 512 ? (int32_t)ub_max : 512;
     hearth_status st = hearth_threadpool_new(n_threads, &c->pool);
     if (st) {
         hearth_free(c);
@@ -337,9 +341,13 @@ hearth_status hearth_context_new(const hearth_model *m, int32_t n_ctx, int32_t n
     }
     size_t ub = (size_t)c->n_ubatch, d = (size_t)hp->n_embd;
     size_t qd = (size_t)hp->n_head * hp->head_dim, kvd = (size_t)hp->n_head_kv * hp->head_dim;
-    size_t cache = (size_t)hp->n_layer * (size_t)n_ctx * kvd;
+    size_t cache = (size_t)hp->n_layer * (size_t)n_seq * (size_t)n_ctx * kvd;
     size_t wmax = d > qd ? d : qd;
     if ((size_t)hp->n_ff > wmax) wmax = (size_t)hp->n_ff;
+    c->n_past = hearth_calloc((size_t)n_seq, sizeof *c->n_past);
+    c->ub_seq = hearth_calloc(ub, sizeof *c->ub_seq);
+    c->ub_pos = hearth_calloc(ub, sizeof *c->ub_pos);
+    c->ub_out = hearth_calloc(ub, sizeof *c->ub_out);
     c->k_cache = ctx_alloc(c, cache);
     c->v_cache = ctx_alloc(c, cache);
     c->x = ctx_alloc(c, ub * d);
@@ -350,23 +358,34 @@ hearth_status hearth_context_new(const hearth_model *m, int32_t n_ctx, int32_t n
     c->att = ctx_alloc(c, ub * qd);
     c->ffa = ctx_alloc(c, ub * (size_t)hp->n_ff);
     c->ffb = ctx_alloc(c, ub * (size_t)hp->n_ff);
-    c->scores = ctx_alloc(c, (size_t)n_threads * (size_t)n_ctx);
+    c->scores = ctx_alloc(c, (size_t)n_threads * (size_t)(n_ctx > c->n_ubatch ? n_ctx : c->n_ubatch));
     c->out_rows = ctx_alloc(c, ub * d);
     size_t sb = hearth_matmul_scratch_bytes((int64_t)wmax, c->n_ubatch);
     c->scratch = hearth_malloc_aligned(sb, 64);
     c->bytes += sb;
-    if (!c->k_cache || !c->v_cache || !c->x || !c->xn || !c->q || !c->k || !c->v || !c->att ||
-        !c->ffa || !c->ffb || !c->scores || !c->out_rows || !c->scratch) {
+    if (!c->n_past || !c->ub_seq || !c->ub_pos || !c->ub_out || !c->k_cache || !c->v_cache || !c->x ||
+        !c->xn || !c->q || !c->k || !c->v || !c->att || !c->ffa || !c->ffb || !c->scores ||
+        !c->out_rows || !c->scratch) {
         hearth_context_free(c);
-        return hearth_error_set(HEARTH_ERR_NOMEM, "cannot allocate a context of %d positions", n_ctx);
+        return hearth_error_set(HEARTH_ERR_NOMEM, "cannot allocate a context of %d x %d positions",
+                                n_seq, n_ctx);
     }
     *out = c;
     return HEARTH_OK;
 }
 
+hearth_status hearth_context_new(const hearth_model *m, int32_t n_ctx, int32_t n_threads,
+                                 hearth_context **out) {
+    return hearth_context_new_seqs(m, n_ctx, 1, n_threads, out);
+}
+
 void hearth_context_free(hearth_context *c) {
     if (!c) return;
     hearth_threadpool_free(c->pool);
+    hearth_free(c->n_past);
+    hearth_free(c->ub_seq);
+    hearth_free(c->ub_pos);
+    hearth_free(c->ub_out);
     hearth_free_aligned(c->k_cache);
     hearth_free_aligned(c->v_cache);
     hearth_free_aligned(c->x);
@@ -384,45 +403,105 @@ void hearth_context_free(hearth_context *c) {
 }
 
 int32_t hearth_context_n_ctx(const hearth_context *c) { return c->n_ctx; }
-int32_t hearth_context_n_past(const hearth_context *c) { return c->n_past; }
+int32_t hearth_context_n_seq(const hearth_context *c) { return c->n_seq; }
+int32_t hearth_context_n_past(const hearth_context *c) { return c->n_past[0]; }
 uint64_t hearth_context_bytes(const hearth_context *c) { return c->bytes; }
 
-void hearth_context_truncate(hearth_context *c, int32_t n_keep) {
-    if (n_keep < 0) n_keep = 0;
-    if (n_keep < c->n_past) c->n_past = n_keep;
+int32_t hearth_seq_n_past(const hearth_context *c, int32_t seq) {
+    return seq >= 0 && seq < c->n_seq ? c->n_past[seq] : 0;
 }
+
+void hearth_seq_truncate(hearth_context *c, int32_t seq, int32_t n_keep) {
+    if (seq < 0 || seq >= c->n_seq) return;
+    if (n_keep < 0) n_keep = 0;
+    if (n_keep < c->n_past[seq]) c->n_past[seq] = n_keep;
+}
+
+void hearth_context_truncate(hearth_context *c, int32_t n_keep) { hearth_seq_truncate(c, 0, n_keep); }
 
 static hearth_status check_tokens(const hearth_context *c, const int32_t *tokens, int32_t n) {
     for (int32_t i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= c->m->hp.n_vocab)
-            return hearth_error_set(HEARTH_ERR_INVALID, "token id %d at position %d is outside the vocabulary (%d)",
+            return hearth_error_set(HEARTH_ERR_INVALID, "token id %d at batch index %d is outside the vocabulary (%d)",
                                     tokens[i], i, c->m->hp.n_vocab);
     return HEARTH_OK;
 }
 
-hearth_status hearth_eval(hearth_context *c, const int32_t *tokens, int32_t n, float *logits,
-                          bool all_logits) {
+hearth_status hearth_decode(hearth_context *c, const hearth_batch *b, float *logits) {
     const hearth_model *m = c->m;
     if (m->hp.arch == HEARTH_ARCH_BERT)
         return hearth_error_set(HEARTH_ERR_INVALID, "bert models produce embeddings, not logits");
-    if (n <= 0 || !tokens) return hearth_error_set(HEARTH_ERR_INVALID, "no tokens to evaluate");
-    if ((int64_t)c->n_past + n > c->n_ctx)
-        return hearth_error_set(HEARTH_ERR_RANGE, "%d tokens do not fit: %d of %d context positions used",
-                                n, c->n_past, c->n_ctx);
-    hearth_status st = check_tokens(c, tokens, n);
+    if (!b || b->n <= 0 || !b->tokens) return hearth_error_set(HEARTH_ERR_INVALID, "no tokens to evaluate");
+    hearth_status st = check_tokens(c, b->tokens, b->n);
     if (st) return st;
+    /* Validate every sequence's room before touching any cache. */
+    int32_t *need = hearth_calloc((size_t)c->n_seq, sizeof *need);
+    int32_t *last = hearth_malloc((size_t)c->n_seq * sizeof *last);
+    if (!need || !last) {
+        hearth_free(need);
+        hearth_free(last);
+        return HEARTH_ERR_NOMEM;
+    }
+    for (int32_t s = 0; s < c->n_seq; s++) last[s] = -1;
+    for (int32_t i = 0; i < b->n; i++) {
+        int32_t s = b->seq ? b->seq[i] : 0;
+        if (s < 0 || s >= c->n_seq) {
+            st = hearth_error_set(HEARTH_ERR_INVALID, "sequence %d of batch index %d is outside 0..%d", s, i,
+                                  c->n_seq - 1);
+            goto done;
+        }
+        need[s]++;
+        last[s] = i;
+    }
+    for (int32_t s = 0; s < c->n_seq; s++)
+        if ((int64_t)c->n_past[s] + need[s] > c->n_ctx) {
+            st = hearth_error_set(HEARTH_ERR_RANGE,
+                                  "%d tokens do not fit sequence %d: %d of %d context positions used",
+                                  need[s], s, c->n_past[s], c->n_ctx);
+            goto done;
+        }
     int32_t n_vocab = m->hp.n_vocab;
-    for (int32_t done = 0; done < n;) {
-        int32_t chunk = n - done < c->n_ubatch ? n - done : c->n_ubatch;
-        bool last = done + chunk == n;
-        float *dst = NULL;
-        if (logits && all_logits) dst = logits + (size_t)done * n_vocab;
-        else if (logits && last) dst = logits;
-        st = m->desc->forward(c, tokens + done, NULL, chunk, dst, all_logits, NULL);
-        if (st) return st;
+    float *dst = logits;
+    for (int32_t done = 0; done < b->n;) {
+        int32_t chunk = b->n - done < c->n_ubatch ? b->n - done : c->n_ubatch;
+        hearth_ubatch ub = {0};
+        ub.n = chunk;
+        ub.tokens = b->tokens + done;
+        ub.seq = c->ub_seq;
+        ub.pos = c->ub_pos;
+        ub.out = c->ub_out;
+        for (int32_t i = 0; i < chunk; i++) {
+            int32_t s = b->seq ? b->seq[done + i] : 0;
+            c->ub_seq[i] = s;
+            c->ub_pos[i] = c->n_past[s]++;
+            bool want = b->want_logits ? b->want_logits[done + i] != 0 : last[s] == done + i;
+            if (want && logits) c->ub_out[ub.n_out++] = i;
+        }
+        st = m->desc->forward(c, &ub, logits ? dst : NULL, NULL);
+        if (st) goto done;
+        if (logits) dst += (size_t)ub.n_out * n_vocab;
         done += chunk;
     }
-    return HEARTH_OK;
+done:
+    hearth_free(need);
+    hearth_free(last);
+    return st;
+}
+
+hearth_status hearth_eval(hearth_context *c, const int32_t *tokens, int32_t n, float *logits,
+                          bool all_logits) {
+    if (n <= 0 || !tokens) return hearth_error_set(HEARTH_ERR_INVALID, "no tokens to evaluate");
+    if (!all_logits || !logits) {
+        hearth_batch b = {n, tokens, NULL, NULL};
+        return hearth_decode(c, &b, logits);
+    }
+    uint8_t *want = hearth_malloc((size_t)n);
+    if (!want) return HEARTH_ERR_NOMEM;
+    memset(want, 1, (size_t)n);
+    hearth_batch b = {n, tokens, NULL, want};
+    hearth_status st = hearth_decode(c, &b, logits);
+    hearth_free(want);
+    return st;
 }
 
 hearth_status hearth_embed(hearth_context *c, const int32_t *tokens, int32_t n,
@@ -438,12 +517,23 @@ hearth_status hearth_embed(hearth_context *c, const int32_t *tokens, int32_t n,
         for (int32_t i = 0; i < n; i++)
             if (token_types[i] < 0 || token_types[i] >= (m->hp.n_token_types > 0 ? m->hp.n_token_types : 1))
                 return hearth_error_set(HEARTH_ERR_INVALID, "token type %d is out of range", token_types[i]);
-    c->n_past = 0;
     int32_t d = m->hp.n_embd;
     float *hidden = hearth_malloc((size_t)n * d * sizeof(float));
     if (!hidden) return HEARTH_ERR_NOMEM;
-    st = m->desc->forward(c, tokens, token_types, n, NULL, false, hidden);
-    c->n_past = 0;
+    /* The embedding runs as sequence 0 from position 0 and leaves no cache. */
+    hearth_ubatch ub = {0};
+    ub.n = n;
+    ub.tokens = tokens;
+    ub.token_types = token_types;
+    ub.seq = c->ub_seq;
+    ub.pos = c->ub_pos;
+    ub.out = c->ub_out;
+    for (int32_t i = 0; i < n; i++) {
+        c->ub_seq[i] = 0;
+        c->ub_pos[i] = i;
+    }
+    st = m->desc->forward(c, &ub, NULL, hidden);
+    c->n_past[0] = 0;
     if (st) {
         hearth_free(hidden);
         return st;

@@ -38,18 +38,29 @@ typedef struct hearth_layer {
 
 struct hearth_context;
 
+/* One micro-batch as the forward passes see it: at most n_ubatch tokens,
+ * each with its sequence and absolute position resolved. */
+typedef struct hearth_ubatch {
+    int32_t n;
+    const int32_t *tokens;       /* [n] */
+    const int32_t *token_types;  /* [n] (bert) or NULL */
+    const int32_t *seq;          /* [n] */
+    const int32_t *pos;          /* [n] */
+    const int32_t *out;          /* [n_out] indices of tokens that get logits */
+    int32_t n_out;
+} hearth_ubatch;
+
 /* What an architecture file provides. */
 typedef struct hearth_arch_desc {
     const char *name;   /* general.architecture */
     hearth_arch arch;
     /* Reads hyperparameters and binds tensors; m->gguf is open. */
     hearth_status (*load)(struct hearth_model *m);
-    /* Evaluates a micro-batch of n tokens at positions n_past.. (see
-     * hearth_eval); logits rows for the last or all tokens, or NULL;
-     * hidden (optional) receives the final normalised hidden states [n][d]. */
-    hearth_status (*forward)(struct hearth_context *c, const int32_t *tokens,
-                             const int32_t *token_types, int32_t n, float *logits,
-                             bool all_logits, float *hidden);
+    /* Evaluates a micro-batch, writing its K/V into the cache; logits
+     * (n_out rows of n_vocab, may be NULL) and/or hidden (final hidden
+     * states [n][d], may be NULL). */
+    hearth_status (*forward)(struct hearth_context *c, const hearth_ubatch *ub, float *logits,
+                             float *hidden);
 } hearth_arch_desc;
 
 struct hearth_model {
@@ -74,12 +85,16 @@ struct hearth_model {
 
 struct hearth_context {
     const struct hearth_model *m;
-    int32_t n_ctx;
-    int32_t n_past;
+    int32_t n_ctx;               /* positions per sequence */
+    int32_t n_seq;               /* sequences (KV cache slots) */
+    int32_t *n_past;             /* [n_seq] cached positions per sequence */
     int32_t n_ubatch;            /* max tokens per forward call */
+    int32_t *ub_seq;             /* [ub] scratch for hearth_decode */
+    int32_t *ub_pos;             /* [ub] */
+    int32_t *ub_out;             /* [ub] */
     hearth_threadpool *pool;
-    float *k_cache;              /* [n_layer][n_ctx][nkv*hd] */
-    float *v_cache;              /* [n_layer][n_ctx][nkv*hd] */
+    float *k_cache;              /* [n_layer][n_seq][n_ctx][nkv*hd] */
+    float *v_cache;              /* [n_layer][n_seq][n_ctx][nkv*hd] */
     float *x;                    /* [ub][d] residual stream */
     float *xn;                   /* [ub][d] normalised input */
     float *q;                    /* [ub][nh*hd] */
@@ -111,13 +126,17 @@ hearth_status hearth_decoder_load_hparams(struct hearth_model *m, hearth_rope_ki
 enum { HEARTH_DEC_QKV_BIAS = 1, HEARTH_DEC_QK_NORM = 2 };
 hearth_status hearth_decoder_bind(struct hearth_model *m, unsigned flags);
 /* The shared decoder forward (pre-norm, RoPE, GQA attention, SwiGLU). */
-hearth_status hearth_decoder_forward(struct hearth_context *c, const int32_t *tokens,
-                                     const int32_t *token_types, int32_t n, float *logits,
-                                     bool all_logits, float *hidden);
+hearth_status hearth_decoder_forward(struct hearth_context *c, const hearth_ubatch *ub,
+                                     float *logits, float *hidden);
 
-/* Attention of a micro-batch against the layer's cache (causal or not). */
-void hearth_attention(struct hearth_context *c, int32_t layer, int32_t n, int32_t pos0,
-                      bool causal);
+/* Cache rows of (layer, seq, pos): K or V, nkv*hd floats. */
+float *hearth_kv_row(struct hearth_context *c, float *cache, int32_t layer, int32_t seq, int32_t pos);
+/* Copies the micro-batch's c->k / c->v into the cache at each token's (seq, pos). */
+void hearth_kv_store(struct hearth_context *c, const hearth_ubatch *ub, int32_t layer);
+/* Attention of a micro-batch against the layer's cache: causal tokens see
+ * their sequence's positions 0..pos; non-causal ones see 0..n-1 of seq 0
+ * (bert runs one sequence per call). Output in c->att. */
+void hearth_attention(struct hearth_context *c, const hearth_ubatch *ub, int32_t layer, bool causal);
 
 extern const hearth_arch_desc hearth_arch_llama;
 extern const hearth_arch_desc hearth_arch_qwen2;

@@ -100,11 +100,12 @@ static void add_bias(float *y, const float *b, int32_t n, int64_t width) {
         for (int64_t j = 0; j < width; j++) y[(size_t)i * width + j] += b[j];
 }
 
-static hearth_status bert_forward(hearth_context *c, const int32_t *tokens, const int32_t *token_types,
-                                  int32_t n, float *logits, bool all_logits, float *hidden) {
+static hearth_status bert_forward(hearth_context *c, const hearth_ubatch *ub, float *logits,
+                                  float *hidden) {
     (void)logits;
-    (void)all_logits;
     const hearth_model *m = c->m;
+    const int32_t *tokens = ub->tokens, *token_types = ub->token_types;
+    int32_t n = ub->n;
     const hearth_hparams *hp = &m->hp;
     int32_t d = hp->n_embd, ff = hp->n_ff;
     if (n > hp->n_ctx_train)
@@ -121,7 +122,6 @@ static hearth_status bert_forward(hearth_context *c, const int32_t *tokens, cons
         for (int32_t j = 0; j < d; j++) x[j] += tmp[j];
         hearth_layernorm(x, x, m->embd_norm, m->embd_norm_b, d, hp->norm_eps);
     }
-    size_t kvd = (size_t)d;
     for (int32_t l = 0; l < hp->n_layer; l++) {
         const hearth_layer *L = &m->layers[l];
         hearth_matmul(c->pool, &L->wq, c->x, n, c->q, c->scratch);
@@ -130,9 +130,8 @@ static hearth_status bert_forward(hearth_context *c, const int32_t *tokens, cons
         add_bias(c->q, L->bq, n, d);
         add_bias(c->k, L->bk, n, d);
         add_bias(c->v, L->bv, n, d);
-        memcpy(c->k_cache + (size_t)l * c->n_ctx * kvd, c->k, (size_t)n * kvd * sizeof(float));
-        memcpy(c->v_cache + (size_t)l * c->n_ctx * kvd, c->v, (size_t)n * kvd * sizeof(float));
-        hearth_attention(c, l, n, 0, false);
+        hearth_kv_store(c, ub, l);
+        hearth_attention(c, ub, l, false);
         hearth_matmul(c->pool, &L->wo, c->att, n, c->xn, c->scratch);
         add_bias(c->xn, L->bo, n, d);
         for (int32_t i = 0; i < n; i++) {
