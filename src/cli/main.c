@@ -18,6 +18,7 @@ static const command commands[] = {
     {"embed", cmd_embed, cmd_embed_usage, "print the normalised embedding of a text"},
     {"logits", cmd_logits, cmd_logits_usage, "write the logits of every prompt position to a file"},
     {"info", cmd_info, cmd_info_usage, "show a GGUF file's metadata and tensors"},
+    {"quantize", cmd_quantize, cmd_quantize_usage, "convert a GGUF to a quantized type (llama-quantize's recipe)"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
