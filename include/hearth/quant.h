@@ -89,6 +89,12 @@ const hearth_type_traits *hearth_type_get(uint32_t type);
 /* Same with the scalar reference kernels only. */
 const hearth_type_traits *hearth_type_get_ref(uint32_t type);
 
+/* Returns the name of the kernel set hearth_type_get() uses on this CPU:
+ * "scalar", "avx2", "avx512-vnni", "avx512-vnni-bf16", "neon",
+ * "neon-dotprod" (the env var HEARTH_ISA caps it; see kernels/cpu.h).
+ * Static string; the first call detects the CPU. */
+const char *hearth_kernels_isa(void);
+
 /* Returns the name of a type id, or "unknown". */
 const char *hearth_type_name(uint32_t type);
 /* Parses a type name ("Q4_0", "q4_k", "f16"; case-insensitive); -1 if unknown. */

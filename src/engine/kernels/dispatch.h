@@ -13,8 +13,11 @@
 #ifndef HEARTH_KERNELS_DISPATCH_H
 #define HEARTH_KERNELS_DISPATCH_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include "engine/kernels/cpu.h"
 #include "hearth/quant.h"
 
 /* Replaces the vec_dot and/or to_float kernel of `type` in the table that
@@ -31,5 +34,38 @@ void hearth_kernels_register_from_float(uint32_t type, hearth_from_float_fn from
  * exactly once, from the pthread_once init of the traits tables. Defined in
  * kernels/dispatch.c. Does not block. */
 void hearth_kernels_select(void);
+
+/* ---- ISA kernel sets -----------------------------------------------------
+ * Each ISA file lists the kernels it replaces. A level registers the lists
+ * of every level of its family up to itself in order (avx512 = avx2's list,
+ * then avx512's), so a later list overrides an earlier one. */
+
+/* One type's replacement kernels; NULL members keep the previous kernel. */
+typedef struct hearth_kernel_entry {
+    uint32_t type;
+    hearth_vec_dot_fn vec_dot;
+    hearth_to_float_fn to_float;
+    hearth_from_float_fn from_float;
+} hearth_kernel_entry;
+
+/* Writes up to `cap` entries for a CPU with features `cpu` to `out`;
+ * returns how many it wrote. */
+typedef size_t (*hearth_kernel_list_fn)(const hearth_cpu_features *cpu, hearth_kernel_entry *out, size_t cap);
+
+/* The lists of the ISA files (each defined only where it is built). */
+size_t hearth_kernels_list_avx2(const hearth_cpu_features *cpu, hearth_kernel_entry *out, size_t cap);
+size_t hearth_kernels_list_avx512(const hearth_cpu_features *cpu, hearth_kernel_entry *out, size_t cap);
+size_t hearth_kernels_list_neon(const hearth_cpu_features *cpu, hearth_kernel_entry *out, size_t cap);
+size_t hearth_kernels_list_dotprod(const hearth_cpu_features *cpu, hearth_kernel_entry *out, size_t cap);
+
+/* Fills *out with the traits of `type` as level `isa` computes them: the
+ * reference traits with that level's kernels in place. Returns false when
+ * the CPU or the build does not support `isa` or `type` is not a ggml type.
+ * For tests and benchmarks (to run every level, not only the selected one).
+ * Does not block beyond the first-use init of the tables. */
+bool hearth_kernels_traits_for(hearth_isa isa, uint32_t type, hearth_type_traits *out);
+
+/* Returns the level hearth_type_get()'s table uses. */
+hearth_isa hearth_kernels_level(void);
 
 #endif

@@ -1,0 +1,645 @@
+/* quant_x86_body.h - the AVX2 kernels, included by quant_avx2.c (built with
+ * -mavx2 -mfma -mf16c) and by quant_avx512.c (built with AVX-512 flags), so
+ * that the AVX-512 level runs the same, tested code with VNNI in place of the
+ * two-step byte multiply-add.
+ *
+ * The including file defines HX_DOT_U8S8(acc, u, s): acc (8 x int32) plus,
+ * in each lane, the sum of the 4 products u*s of unsigned and signed bytes.
+ * Without VNNI that goes through 16-bit pair sums, which saturate above
+ * 32767; every caller below keeps |u*s pair| < 32768 given the activation
+ * precondition (see below), so both forms give the same exact integers.
+ *
+ * Precondition of every quantized dot: activation quants are in -127..127
+ * (the Q8_0/Q8_1/Q8_K quantizers never produce -128), and Q8_K bsums are the
+ * sums of their 16 quants. Signed weights go through the sign trick
+ * (|x| times y with x's sign), which needs y != -128.
+ *
+ * Float work: 32-value block types accumulate d * isum in vector lanes
+ * (differing from the reference only by summation order); super-block
+ * types compute each super-block's exact integer sums and then apply the
+ * scales with the reference's float operations in the reference's order,
+ * one statement per product so no compiler fuses them into an FMA.
+ */
+#ifndef HEARTH_QUANT_X86_BODY_H
+#define HEARTH_QUANT_X86_BODY_H
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "engine/kernels/dispatch.h"
+#include "engine/kernels/ref/quant_ref.h"
+#include "engine/quant_blocks.h"
+
+#ifndef HX_DOT_U8S8
+#error "define HX_DOT_U8S8 before including quant_x86_body.h"
+#endif
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* Exact fp16 -> fp32 (F16C). */
+static inline float hx_h2f(uint16_t h) {
+    return _cvtsh_ss(h);
+}
+
+/* fp32 -> fp16 rounding to nearest even, as hearth_fp32_to_fp16. */
+static inline uint16_t hx_f2h(float f) {
+    return (uint16_t)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
+}
+
+/* Sum of the 8 lanes. */
+static inline float hx_hsum_ps(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Sum of the 8 int32 lanes (wrapping, so exact whenever the total fits). */
+static inline int hx_hsum_epi32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* Maximum of the 8 lanes. */
+static inline float hx_hmax_ps(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+/* acc + dot of signed bytes x and y in 4-byte groups (y != -128). */
+static inline __m256i hx_dot_s8s8(__m256i acc, __m256i x, __m256i y) {
+    return HX_DOT_U8S8(acc, _mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+}
+
+/* Expands 16 bytes of packed nibbles: bytes 0..15 get the low nibbles,
+ * bytes 16..31 the high ones (the element order of the 32-value blocks). */
+static inline __m256i hx_nibbles(const uint8_t *qs) {
+    const __m128i b = _mm_loadu_si128((const __m128i *)qs);
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    const __m128i lo = _mm_and_si128(b, m4), hi = _mm_and_si128(_mm_srli_epi16(b, 4), m4);
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+}
+
+/* Byte e = 0xFF where bit e of the little-endian 32-bit mask is set. */
+static inline __m256i hx_bits_to_bytes(const uint8_t qh[4]) {
+    uint32_t m;
+    memcpy(&m, qh, 4); /* x86 is little-endian, as the format */
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3,
+                                            3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)m), spread);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+}
+
+/* int16 lanes: a in the low 128 bits, b in the high 128 bits. */
+static inline __m256i hx_pair16(int a, int b) {
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)a)), _mm_set1_epi16((short)b), 1);
+}
+
+/* ---- float types -------------------------------------------------------- */
+
+/* F32 dot with 4 FMA accumulators; the tail is scalar. */
+static void hx_vec_dot_f32(int64_t n, float *s, const void *vx, const void *vy) {
+    const float *x = vx, *y = vy;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
+    float sum = hx_hsum_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) sum += x[i] * y[i];
+    *s = sum;
+}
+
+/* F16 dot: F16C widening, FMA in fp32. */
+static void hx_vec_dot_f16(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint16_t *x = vx, *y = vy;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+#define HX_LD(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(HX_LD(x + i), HX_LD(y + i), a0);
+        a1 = _mm256_fmadd_ps(HX_LD(x + i + 8), HX_LD(y + i + 8), a1);
+        a2 = _mm256_fmadd_ps(HX_LD(x + i + 16), HX_LD(y + i + 16), a2);
+        a3 = _mm256_fmadd_ps(HX_LD(x + i + 24), HX_LD(y + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(HX_LD(x + i), HX_LD(y + i), a0);
+#undef HX_LD
+    float sum = hx_hsum_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) sum += hx_h2f(x[i]) * hx_h2f(y[i]);
+    *s = sum;
+}
+
+/* 8 bfloat16 widened to floats (exact: a 16-bit shift). */
+static inline __m256 hx_load_bf16(const uint16_t *p) {
+    const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+
+/* BF16 dot: shift-widen, FMA in fp32. */
+static void hx_vec_dot_bf16(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint16_t *x = vx, *y = vy;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(hx_load_bf16(x + i), hx_load_bf16(y + i), a0);
+        a1 = _mm256_fmadd_ps(hx_load_bf16(x + i + 8), hx_load_bf16(y + i + 8), a1);
+        a2 = _mm256_fmadd_ps(hx_load_bf16(x + i + 16), hx_load_bf16(y + i + 16), a2);
+        a3 = _mm256_fmadd_ps(hx_load_bf16(x + i + 24), hx_load_bf16(y + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(hx_load_bf16(x + i), hx_load_bf16(y + i), a0);
+    float sum = hx_hsum_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) sum += hearth_bf16_to_fp32(x[i]) * hearth_bf16_to_fp32(y[i]);
+    *s = sum;
+}
+
+/* fp32 -> fp16 rows with F16C (round to nearest even, like the reference). */
+static void hx_from_float_f16(const float *x, void *vy, int64_t n) {
+    uint16_t *y = vy;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) y[i] = hearth_fp32_to_fp16(x[i]);
+}
+
+/* ---- activation quantizers ---------------------------------------------- */
+
+/* Rounds 32 floats times id to nearest even (the MXCSR default, as rintf)
+ * and packs them to bytes in order; also returns their sum in *sum. */
+static inline __m256i hx_round_pack32(const float *x, float id, int *sum) {
+    const __m256 vid = _mm256_set1_ps(id);
+    const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x), vid));
+    const __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8), vid));
+    const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 16), vid));
+    const __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 24), vid));
+    if (sum) *sum = hx_hsum_epi32(_mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3)));
+    /* the packs interleave 128-bit lanes; the permute restores the order */
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+    return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/* Largest |x| over 32 floats. */
+static inline float hx_amax32(const float *x) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256 m0 = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x)), _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8)));
+    const __m256 m1 =
+        _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + 16)), _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 24)));
+    return hx_hmax_ps(_mm256_max_ps(m0, m1));
+}
+
+/* Q8_0 activation quantizer, byte for byte hearth_ref_quantize_act_q8_0. */
+static void hx_quantize_q8_0(const float *x, void *vy, int64_t n) {
+    block_q8_0 *y = vy;
+    for (int64_t i = 0; i < n / HEARTH_QK8_0; i++, x += HEARTH_QK8_0) {
+        const float amax = hx_amax32(x);
+        const float d = amax / 127.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        y[i].d = hx_f2h(d);
+        _mm256_storeu_si256((__m256i *)y[i].qs, hx_round_pack32(x, id, NULL));
+    }
+}
+
+/* Q8_1 activation quantizer, byte for byte hearth_ref_quantize_act_q8_1. */
+static void hx_quantize_q8_1(const float *x, void *vy, int64_t n) {
+    block_q8_1 *y = vy;
+    for (int64_t i = 0; i < n / HEARTH_QK8_1; i++, x += HEARTH_QK8_1) {
+        const float amax = hx_amax32(x);
+        const float d = amax / 127.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        int sum;
+        y[i].d = hx_f2h(d);
+        _mm256_storeu_si256((__m256i *)y[i].qs, hx_round_pack32(x, id, &sum));
+        y[i].s = hx_f2h(d * (float)sum);
+    }
+}
+
+/* Q8_K quantizer, byte for byte hearth_ref_from_float_q8_K: the first value
+ * of largest magnitude maps to -127. */
+static void hx_quantize_q8_K(const float *x, void *vy, int64_t n) {
+    block_q8_K *y = vy;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t i = 0; i < n / HEARTH_QK_K; i++, x += HEARTH_QK_K) {
+        __m256 m = _mm256_setzero_ps();
+        for (int j = 0; j < HEARTH_QK_K; j += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)));
+        const float amax = hx_hmax_ps(m);
+        if (amax == 0.0f) {
+            y[i].d = 0.0f;
+            memset(y[i].qs, 0, sizeof y[i].qs);
+            memset(y[i].bsums, 0, sizeof y[i].bsums);
+            continue;
+        }
+        float max = amax;
+        const __m256 va = _mm256_set1_ps(amax);
+        for (int j = 0; j < HEARTH_QK_K; j += 8) {
+            const __m256 v = _mm256_loadu_ps(x + j);
+            const int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, v), va, _CMP_EQ_OQ));
+            if (mask) {
+                max = x[j + __builtin_ctz((unsigned)mask)];
+                break;
+            }
+        }
+        const float iscale = -127.0f / max;
+        const __m256 vs = _mm256_set1_ps(iscale);
+        const __m256i cap = _mm256_set1_epi32(127);
+        for (int j = 0; j < HEARTH_QK_K; j += 32) {
+            __m256i q[4];
+            for (int k = 0; k < 4; k++)
+                q[k] = _mm256_min_epi32(cap, _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + j + 8 * k), vs)));
+            const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+            _mm256_storeu_si256((__m256i *)(y[i].qs + j),
+                                _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+        }
+        for (int g = 0; g < 16; g++) {
+            int sum = 0;
+            for (int j = 0; j < 16; j++) sum += y[i].qs[16 * g + j];
+            y[i].bsums[g] = (int16_t)sum;
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+/* ---- 32-value block types ----------------------------------------------- */
+
+/* Q4_0 . Q8_0 */
+static void hx_vec_dot_q4_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q4_0 *x = vx;
+    const block_q8_0 *y = vy;
+    const int64_t nb = n / HEARTH_QK8_0;
+    const __m256i off = _mm256_set1_epi8(8);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        const __m256i q0 = _mm256_sub_epi8(hx_nibbles(x[i].qs), off);
+        const __m256i q1 = _mm256_sub_epi8(hx_nibbles(x[i + 1].qs), off);
+        const __m256i p0 = hx_dot_s8s8(_mm256_setzero_si256(), q0, _mm256_loadu_si256((const __m256i *)y[i].qs));
+        const __m256i p1 = hx_dot_s8s8(_mm256_setzero_si256(), q1, _mm256_loadu_si256((const __m256i *)y[i + 1].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(hx_h2f(x[i].d) * hx_h2f(y[i].d)), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(hx_h2f(x[i + 1].d) * hx_h2f(y[i + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
+    }
+    for (; i < nb; i++) {
+        const __m256i q = _mm256_sub_epi8(hx_nibbles(x[i].qs), off);
+        const __m256i p = hx_dot_s8s8(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)y[i].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(hx_h2f(x[i].d) * hx_h2f(y[i].d)), _mm256_cvtepi32_ps(p), acc0);
+    }
+    *s = hx_hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+/* Q4_1 . Q8_1: unsigned nibbles times the quants, plus m * s per block. */
+static void hx_vec_dot_q4_1_q8_1(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q4_1 *x = vx;
+    const block_q8_1 *y = vy;
+    const int64_t nb = n / HEARTH_QK8_1;
+    __m256 acc = _mm256_setzero_ps();
+    float summ = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        const __m256i p = HX_DOT_U8S8(_mm256_setzero_si256(), hx_nibbles(x[i].qs),
+                                      _mm256_loadu_si256((const __m256i *)y[i].qs));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(hx_h2f(x[i].d) * hx_h2f(y[i].d)), _mm256_cvtepi32_ps(p), acc);
+        summ += hx_h2f(x[i].m) * hx_h2f(y[i].s);
+    }
+    *s = hx_hsum_ps(acc) + summ;
+}
+
+/* Q5_0 . Q8_0: q - 16 = nibble - 16 * (1 - 5th bit). */
+static void hx_vec_dot_q5_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q5_0 *x = vx;
+    const block_q8_0 *y = vy;
+    const int64_t nb = n / HEARTH_QK8_0;
+    const __m256i b16 = _mm256_set1_epi8(0x10);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const __m256i hi = _mm256_andnot_si256(hx_bits_to_bytes(x[i].qh), b16);
+        const __m256i q = _mm256_sub_epi8(hx_nibbles(x[i].qs), hi);
+        const __m256i p = hx_dot_s8s8(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)y[i].qs));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(hx_h2f(x[i].d) * hx_h2f(y[i].d)), _mm256_cvtepi32_ps(p), acc);
+    }
+    *s = hx_hsum_ps(acc);
+}
+
+/* Q5_1 . Q8_1: unsigned 5-bit quants, plus m * s per block. */
+static void hx_vec_dot_q5_1_q8_1(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q5_1 *x = vx;
+    const block_q8_1 *y = vy;
+    const int64_t nb = n / HEARTH_QK8_1;
+    const __m256i b16 = _mm256_set1_epi8(0x10);
+    __m256 acc = _mm256_setzero_ps();
+    float summ = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        const __m256i q = _mm256_or_si256(hx_nibbles(x[i].qs), _mm256_and_si256(hx_bits_to_bytes(x[i].qh), b16));
+        const __m256i p = HX_DOT_U8S8(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)y[i].qs));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(hx_h2f(x[i].d) * hx_h2f(y[i].d)), _mm256_cvtepi32_ps(p), acc);
+        summ += hx_h2f(x[i].m) * hx_h2f(y[i].s);
+    }
+    *s = hx_hsum_ps(acc) + summ;
+}
+
+/* Q8_0 . Q8_0 */
+static void hx_vec_dot_q8_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q8_0 *x = vx;
+    const block_q8_0 *y = vy;
+    const int64_t nb = n / HEARTH_QK8_0;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        const __m256i p0 = hx_dot_s8s8(_mm256_setzero_si256(), _mm256_loadu_si256((const __m256i *)x[i].qs),
+                                       _mm256_loadu_si256((const __m256i *)y[i].qs));
+        const __m256i p1 = hx_dot_s8s8(_mm256_setzero_si256(), _mm256_loadu_si256((const __m256i *)x[i + 1].qs),
+                                       _mm256_loadu_si256((const __m256i *)y[i + 1].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(hx_h2f(x[i].d) * hx_h2f(y[i].d)), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(hx_h2f(x[i + 1].d) * hx_h2f(y[i + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
+    }
+    for (; i < nb; i++) {
+        const __m256i p = hx_dot_s8s8(_mm256_setzero_si256(), _mm256_loadu_si256((const __m256i *)x[i].qs),
+                                      _mm256_loadu_si256((const __m256i *)y[i].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(hx_h2f(x[i].d) * hx_h2f(y[i].d)), _mm256_cvtepi32_ps(p), acc0);
+    }
+    *s = hx_hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+/* The 16 IQ4_NL levels in both 128-bit lanes, for byte shuffles. */
+static inline __m256i hx_iq4nl_table(void) {
+    const __m128i t = _mm_loadu_si128((const __m128i *)hearth_kvalues_iq4nl);
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(t), t, 1);
+}
+
+/* IQ4_NL . Q8_0: the nibbles index the level table. */
+static void hx_vec_dot_iq4_nl_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_iq4_nl *x = vx;
+    const block_q8_0 *y = vy;
+    const int64_t nb = n / HEARTH_QK4_NL;
+    const __m256i table = hx_iq4nl_table();
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const __m256i q = _mm256_shuffle_epi8(table, hx_nibbles(x[i].qs));
+        const __m256i p = hx_dot_s8s8(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)y[i].qs));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(hx_h2f(x[i].d) * hx_h2f(y[i].d)), _mm256_cvtepi32_ps(p), acc);
+    }
+    *s = hx_hsum_ps(acc);
+}
+
+/* ---- super-block types --------------------------------------------------
+ * Each computes the reference's integer isum (and msum) of a super-block
+ * exactly: unsigned quants (at most 63) times activation bytes in 16-bit
+ * pair sums (|pair| <= 16002), times the integer sub-block scale into
+ * 32-bit lanes. */
+
+/* Sum over the 16 sub-blocks of scale[j] * bsums[j] (int16 x int16). */
+static inline int hx_scaled_bsums(const int16_t *scale16, const int16_t *bsums) {
+    const __m256i sc = _mm256_loadu_si256((const __m256i *)scale16);
+    const __m256i bs = _mm256_loadu_si256((const __m256i *)bsums);
+    return hx_hsum_epi32(_mm256_madd_epi16(sc, bs));
+}
+
+/* Q2_K . Q8_K */
+static void hx_vec_dot_q2_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q2_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / HEARTH_QK_K; i++) {
+        int16_t mins[16];
+        for (int j = 0; j < 16; j++) mins[j] = (int16_t)(x[i].scales[j] >> 4);
+        __m256i acc = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i qv = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
+            for (int k = 0; k < 4; k++) {
+                const __m256i u = _mm256_and_si256(_mm256_srli_epi16(qv, 2 * k), m3);
+                const __m256i yv = _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * k));
+                const int j = 8 * h + 2 * k;
+                const __m256i sc = hx_pair16(x[i].scales[j] & 0x0F, x[i].scales[j + 1] & 0x0F);
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, yv), sc));
+            }
+        }
+        const int isum = hx_hsum_epi32(acc);
+        const int msum = hx_scaled_bsums(mins, y[i].bsums);
+        const float dall = y[i].d * hx_h2f(x[i].d);
+        const float dmin = y[i].d * hx_h2f(x[i].dmin);
+        const float t = dall * (float)isum;
+        const float tm = dmin * (float)msum;
+        sum += t - tm;
+    }
+    *s = sum;
+}
+
+/* Q3_K . Q8_K: unsigned q = low 2 bits + 4 * hmask bit; isum subtracts
+ * 4 * scale * bsum per sub-block. */
+static void hx_vec_dot_q3_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q3_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / HEARTH_QK_K; i++) {
+        const uint8_t *sp = x[i].scales;
+        int16_t sc[16];
+        for (int j = 0; j < 16; j++) {
+            const int lo = j < 8 ? (sp[j] & 0x0F) : (sp[j - 8] >> 4);
+            const int hi = (sp[8 + j % 4] >> (2 * (j / 4))) & 3;
+            sc[j] = (int16_t)((lo | hi << 4) - 32);
+        }
+        const __m256i hm = _mm256_loadu_si256((const __m256i *)x[i].hmask);
+        __m256i acc = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i qv = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
+            for (int k = 0; k < 4; k++) {
+                const __m256i low = _mm256_and_si256(_mm256_srli_epi16(qv, 2 * k), m3);
+                const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + k), m1);
+                const __m256i u = _mm256_or_si256(low, _mm256_slli_epi16(hb, 2));
+                const __m256i yv = _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * k));
+                const int j = 8 * h + 2 * k;
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, yv), hx_pair16(sc[j], sc[j + 1])));
+            }
+        }
+        const int isum = hx_hsum_epi32(acc) - 4 * hx_scaled_bsums(sc, y[i].bsums);
+        const float d = hx_h2f(x[i].d) * y[i].d;
+        sum += d * (float)isum;
+    }
+    *s = sum;
+}
+
+/* The 8 scales and mins of a Q4_K/Q5_K super-block. */
+static inline void hx_k4_scales(const uint8_t *q, int sc[8], int m[8]) {
+    for (int j = 0; j < 4; j++) {
+        sc[j] = q[j] & 63;
+        m[j] = q[j + 4] & 63;
+        sc[j + 4] = (q[j + 8] & 0x0F) | (q[j] >> 6) << 4;
+        m[j + 4] = (q[j + 8] >> 4) | (q[j + 4] >> 6) << 4;
+    }
+}
+
+/* Q4_K . Q8_K */
+static void hx_vec_dot_q4_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q4_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / HEARTH_QK_K; i++) {
+        int sc[8], m[8];
+        hx_k4_scales(x[i].scales, sc, m);
+        __m256i acc = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
+            const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            const __m256i y0 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c));
+            const __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c + 32));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16((short)sc[2 * c])));
+            acc = _mm256_add_epi32(acc,
+                                   _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16((short)sc[2 * c + 1])));
+        }
+        int msum = 0;
+        for (int j = 0; j < 8; j++) msum += m[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+        const int isum = hx_hsum_epi32(acc);
+        const float d = hx_h2f(x[i].d) * y[i].d;
+        const float dmin = hx_h2f(x[i].dmin) * y[i].d;
+        const float t = d * (float)isum;
+        const float tm = dmin * (float)msum;
+        sum += t - tm;
+    }
+    *s = sum;
+}
+
+/* Q5_K . Q8_K */
+static void hx_vec_dot_q5_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q5_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m1 = _mm256_set1_epi8(1);
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / HEARTH_QK_K; i++) {
+        int sc[8], m[8];
+        hx_k4_scales(x[i].scales, sc, m);
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)x[i].qh);
+        __m256i acc = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
+            const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), m1), 4);
+            const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), m1), 4);
+            const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), h0);
+            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1);
+            const __m256i y0 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c));
+            const __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c + 32));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16((short)sc[2 * c])));
+            acc = _mm256_add_epi32(acc,
+                                   _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16((short)sc[2 * c + 1])));
+        }
+        int msum = 0;
+        for (int j = 0; j < 8; j++) msum += m[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+        const int isum = hx_hsum_epi32(acc);
+        const float d = hx_h2f(x[i].d) * y[i].d;
+        const float dmin = hx_h2f(x[i].dmin) * y[i].d;
+        const float t = d * (float)isum;
+        const float tm = dmin * (float)msum;
+        sum += t - tm;
+    }
+    *s = sum;
+}
+
+/* Q6_K . Q8_K: unsigned q (0..63) times the quants, minus 32 * scale *
+ * bsum per sub-block. */
+static void hx_vec_dot_q6_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q6_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / HEARTH_QK_K; i++) {
+        int16_t sc[16];
+        for (int j = 0; j < 16; j++) sc[j] = x[i].scales[j];
+        __m256i acc = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * h));
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * h + 32));
+            const __m256i hv = _mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h));
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hv, m3), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 2), m3), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 4), m3), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 6), m3), 4));
+            for (int k = 0; k < 4; k++) {
+                const __m256i yv = _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * k));
+                const int j = 8 * h + 2 * k;
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], yv), hx_pair16(sc[j], sc[j + 1])));
+            }
+        }
+        const int isum = hx_hsum_epi32(acc) - 32 * hx_scaled_bsums(sc, y[i].bsums);
+        const float d = hx_h2f(x[i].d) * y[i].d;
+        sum += d * (float)isum;
+    }
+    *s = sum;
+}
+
+/* Q8_K . Q8_K */
+static void hx_vec_dot_q8_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q8_K *x = vx;
+    const block_q8_K *y = vy;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / HEARTH_QK_K; i++) {
+        __m256i acc = _mm256_setzero_si256();
+        for (int j = 0; j < HEARTH_QK_K; j += 32)
+            acc = hx_dot_s8s8(acc, _mm256_loadu_si256((const __m256i *)(x[i].qs + j)),
+                              _mm256_loadu_si256((const __m256i *)(y[i].qs + j)));
+        const int isum = hx_hsum_epi32(acc);
+        const float d = x[i].d * y[i].d;
+        sum += d * (float)isum;
+    }
+    *s = sum;
+}
+
+/* IQ4_XS . Q8_K: per 32-value sub-block, levels by table, signed dot
+ * (|pair| <= 2 * 127 * 127), times the 6-bit scale - 32. */
+static void hx_vec_dot_iq4_xs_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_iq4_xs *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i table = hx_iq4nl_table();
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / HEARTH_QK_K; i++) {
+        __m256i acc = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib++) {
+            const int ls = ((x[i].scales_l[ib / 2] >> (4 * (ib % 2))) & 0x0F) | ((x[i].scales_h >> (2 * ib)) & 3) << 4;
+            const __m256i q = _mm256_shuffle_epi8(table, hx_nibbles(x[i].qs + 16 * ib));
+            const __m256i yv = _mm256_loadu_si256((const __m256i *)(y[i].qs + 32 * ib));
+            const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(yv, q));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16((short)(ls - 32))));
+        }
+        const int isum = hx_hsum_epi32(acc);
+        const float d = hx_h2f(x[i].d) * y[i].d;
+        sum += d * (float)isum;
+    }
+    *s = sum;
+}
+
+/* The kernels this body provides, for the including file's list. */
+static size_t hx_body_list(hearth_kernel_entry *out, size_t cap) {
+    const hearth_kernel_entry all[] = {
+        {HEARTH_TYPE_F32, hx_vec_dot_f32, NULL, NULL},
+        {HEARTH_TYPE_F16, hx_vec_dot_f16, NULL, hx_from_float_f16},
+        {HEARTH_TYPE_BF16, hx_vec_dot_bf16, NULL, NULL},
+        {HEARTH_TYPE_Q4_0, hx_vec_dot_q4_0_q8_0, NULL, NULL},
+        {HEARTH_TYPE_Q4_1, hx_vec_dot_q4_1_q8_1, NULL, NULL},
+        {HEARTH_TYPE_Q5_0, hx_vec_dot_q5_0_q8_0, NULL, NULL},
+        {HEARTH_TYPE_Q5_1, hx_vec_dot_q5_1_q8_1, NULL, NULL},
+        {HEARTH_TYPE_Q8_0, hx_vec_dot_q8_0_q8_0, NULL, hx_quantize_q8_0},
+        {HEARTH_TYPE_Q8_1, NULL, NULL, hx_quantize_q8_1},
+        {HEARTH_TYPE_Q2_K, hx_vec_dot_q2_K_q8_K, NULL, NULL},
+        {HEARTH_TYPE_Q3_K, hx_vec_dot_q3_K_q8_K, NULL, NULL},
+        {HEARTH_TYPE_Q4_K, hx_vec_dot_q4_K_q8_K, NULL, NULL},
+        {HEARTH_TYPE_Q5_K, hx_vec_dot_q5_K_q8_K, NULL, NULL},
+        {HEARTH_TYPE_Q6_K, hx_vec_dot_q6_K_q8_K, NULL, NULL},
+        {HEARTH_TYPE_Q8_K, hx_vec_dot_q8_K_q8_K, NULL, hx_quantize_q8_K},
+        {HEARTH_TYPE_IQ4_NL, hx_vec_dot_iq4_nl_q8_0, NULL, NULL},
+        {HEARTH_TYPE_IQ4_XS, hx_vec_dot_iq4_xs_q8_K, NULL, NULL},
+    };
+    size_t n = 0;
+    for (; n < sizeof all / sizeof all[0] && n < cap; n++) out[n] = all[n];
+    return n;
+}
+
+#endif

@@ -1,0 +1,590 @@
+/* test_kernels.c - every ISA kernel level this CPU can run against the scalar
+ * reference kernels.
+ *
+ * For each supported level (forced through hearth_kernels_traits_for, not
+ * only the selected one) and each computable type:
+ *  - vec_dot on odd block counts and unaligned rows, in three data modes:
+ *    "unit" (random quants, all scales 1, so every result is an exact
+ *    integer: the kernel's integer sums must equal the reference's exactly),
+ *    "bytes" (random quants and random scales: every bit pattern) and
+ *    "float" (rows quantized from random floats by the reference); the last
+ *    two allow only the rounding of a different summation order, bounded by
+ *    2 (n + 6) u sum|term| with the per-block terms taken from the reference;
+ *  - the activation quantizers (Q8_0, Q8_1, Q8_K, F16) byte for byte,
+ *    including ties, zero blocks and duplicate +-max values.
+ * It also checks that detection is honest: the levels the OS reports in
+ * /proc/cpuinfo (or HEARTH_TEST_EXPECT_ISA names) are supported and tested,
+ * that each tested vector level really replaces the kernels, and that
+ * hearth_type_get() uses the selected level's kernels.
+ *
+ * HEARTH_TEST_ITERS (default 3) sets the random trials per case (the ARM
+ * script lowers it under qemu).
+ */
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/kernels/cpu.h"
+#include "engine/kernels/dispatch.h"
+#include "engine/quant_blocks.h"
+#include "hearth/alloc.h"
+#include "hearth/quant.h"
+#include "test.h"
+
+#define U (1.0 / 16777216.0) /* 2^-24, the float unit roundoff */
+
+static uint64_t rng = 0x9E3779B97F4A7C15ULL;
+static int iters = 3;
+
+/* xorshift64*: a deterministic stream. */
+static uint64_t rnd(void) {
+    rng ^= rng >> 12;
+    rng ^= rng << 25;
+    rng ^= rng >> 27;
+    return rng * 0x2545F4914F6CDD1DULL;
+}
+
+/* Uniform in [-1, 1). */
+static float rndf(void) {
+    return (float)((double)(rnd() >> 11) / 4503599627370496.0 - 1.0);
+}
+
+/* Random int in [lo, hi]. */
+static int rndi(int lo, int hi) {
+    return lo + (int)(rnd() % (uint64_t)(hi - lo + 1));
+}
+
+/* ---- block layout facts the test needs ------------------------------------ */
+
+/* Where a weight type keeps its scales: fp16 `d` at d_off (float when
+ * d_f32), and the fp16 of the second term (Q4_1/Q5_1 m, K-quant dmin) at
+ * m_off, or -1 for single-term types. */
+typedef struct {
+    uint32_t type;
+    int d_off;
+    int m_off;
+    bool d_f32;
+} qspec;
+
+static const qspec qspecs[] = {
+    {HEARTH_TYPE_Q4_0, 0, -1, false},   {HEARTH_TYPE_Q4_1, 0, 2, false},   {HEARTH_TYPE_Q5_0, 0, -1, false},
+    {HEARTH_TYPE_Q5_1, 0, 2, false},    {HEARTH_TYPE_Q8_0, 0, -1, false},  {HEARTH_TYPE_Q8_1, 0, -1, false},
+    {HEARTH_TYPE_Q2_K, 80, 82, false},  {HEARTH_TYPE_Q3_K, 108, -1, false}, {HEARTH_TYPE_Q4_K, 0, 2, false},
+    {HEARTH_TYPE_Q5_K, 0, 2, false},    {HEARTH_TYPE_Q6_K, 208, -1, false}, {HEARTH_TYPE_Q8_K, 0, -1, true},
+    {HEARTH_TYPE_IQ4_NL, 0, -1, false}, {HEARTH_TYPE_IQ4_XS, 0, -1, false},
+};
+
+/* Types every vector level must replace (vec_dot), and activation
+ * quantizers it must replace (from_float). */
+static const uint32_t expect_dot[] = {
+    HEARTH_TYPE_F32,  HEARTH_TYPE_F16,  HEARTH_TYPE_BF16, HEARTH_TYPE_Q4_0, HEARTH_TYPE_Q4_1,  HEARTH_TYPE_Q5_0,
+    HEARTH_TYPE_Q5_1, HEARTH_TYPE_Q8_0, HEARTH_TYPE_Q2_K, HEARTH_TYPE_Q3_K, HEARTH_TYPE_Q4_K,  HEARTH_TYPE_Q5_K,
+    HEARTH_TYPE_Q6_K, HEARTH_TYPE_Q8_K, HEARTH_TYPE_IQ4_NL, HEARTH_TYPE_IQ4_XS,
+};
+static const uint32_t expect_quant[] = {HEARTH_TYPE_Q8_0, HEARTH_TYPE_Q8_1, HEARTH_TYPE_Q8_K};
+
+static void put16(uint8_t *p, uint16_t v) {
+    memcpy(p, &v, 2);
+}
+
+static void putf(uint8_t *p, float v) {
+    memcpy(p, &v, 4);
+}
+
+/* A random scale of either sign with magnitude in [2^-10, 1]. */
+static float rnd_scale(void) {
+    const float m = ldexpf(1.0f + fabsf(rndf()), -rndi(1, 10));
+    return (rnd() & 1) ? m : -m;
+}
+
+/* Sets the scales of nb weight blocks: all 1 (unit) or random. */
+static void set_weight_scales(const qspec *q, size_t bsize, uint8_t *x, int64_t nb, bool unit) {
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t *blk = x + (size_t)b * bsize;
+        if (q->d_f32)
+            putf(blk + q->d_off, unit ? 1.0f : rnd_scale());
+        else
+            put16(blk + q->d_off, hearth_fp32_to_fp16(unit ? 1.0f : rnd_scale()));
+        if (q->m_off >= 0) put16(blk + q->m_off, hearth_fp32_to_fp16(unit ? 1.0f : rnd_scale()));
+    }
+}
+
+/* Fills nb activation blocks of type t (Q8_0, Q8_1, Q8_K) with random quants
+ * in -127..127 and consistent bsums; scales 1 (unit: Q8_1's s then a small
+ * integer, so m * s stays exact) or random. */
+static void fill_act_bytes(uint32_t t, uint8_t *y, int64_t nb, bool unit) {
+    for (int64_t b = 0; b < nb; b++) {
+        if (t == HEARTH_TYPE_Q8_K) {
+            block_q8_K blk;
+            blk.d = unit ? 1.0f : rnd_scale();
+            for (int j = 0; j < 256; j++) blk.qs[j] = (int8_t)rndi(-127, 127);
+            for (int g = 0; g < 16; g++) {
+                int s = 0;
+                for (int j = 0; j < 16; j++) s += blk.qs[16 * g + j];
+                blk.bsums[g] = (int16_t)s;
+            }
+            memcpy(y + b * sizeof blk, &blk, sizeof blk);
+        } else if (t == HEARTH_TYPE_Q8_1) {
+            block_q8_1 blk;
+            blk.d = hearth_fp32_to_fp16(unit ? 1.0f : rnd_scale());
+            blk.s = hearth_fp32_to_fp16(unit ? (float)rndi(-512, 512) : rnd_scale() * 64);
+            for (int j = 0; j < 32; j++) blk.qs[j] = (int8_t)rndi(-127, 127);
+            memcpy(y + b * sizeof blk, &blk, sizeof blk);
+        } else {
+            block_q8_0 blk;
+            blk.d = hearth_fp32_to_fp16(unit ? 1.0f : rnd_scale());
+            for (int j = 0; j < 32; j++) blk.qs[j] = (int8_t)rndi(-127, 127);
+            memcpy(y + b * sizeof blk, &blk, sizeof blk);
+        }
+    }
+}
+
+/* Returns the spec of a quantized weight type, or NULL. */
+static const qspec *find_qspec(uint32_t t) {
+    for (size_t i = 0; i < sizeof qspecs / sizeof qspecs[0]; i++)
+        if (qspecs[i].type == t) return &qspecs[i];
+    return NULL;
+}
+
+/* Sum over blocks of the magnitudes of the float terms a kernel may add in
+ * any order: the reference's per-block terms (d-term and, for two-term
+ * types, the m/dmin term, each measured by running the reference on the
+ * block with the other scale zeroed), plus sum |x_e| |y_e| over the
+ * dequantized elements (|x_e| + |m| for Q4_1/Q5_1), which bounds the
+ * partial sums of vector lanes before they meet. */
+static double term_magnitude(const qspec *q, const hearth_type_traits *ref, const uint8_t *x, const uint8_t *y,
+                             int64_t nb, size_t ysize) {
+    const hearth_type_traits *at = hearth_type_get_ref(ref->vec_dot_type);
+    uint8_t tmp[512];
+    float xf[256], yf[256];
+    double m = 0.0;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = x + (size_t)b * ref->type_size;
+        const uint8_t *act = y + (size_t)b * ysize;
+        float r;
+        double mo = 0.0;
+        if (q->m_off >= 0 && ref->block_size == 32) {
+            uint16_t h;
+            memcpy(&h, blk + q->m_off, 2);
+            mo = fabs((double)hearth_fp16_to_fp32(h));
+        }
+        memcpy(tmp, blk, ref->type_size);
+        ref->to_float(tmp, xf, ref->block_size);
+        memcpy(tmp, act, ysize);
+        at->to_float(tmp, yf, ref->block_size);
+        for (int e = 0; e < ref->block_size; e++) m += (fabs((double)xf[e]) + mo) * fabs((double)yf[e]);
+        memcpy(tmp, blk, ref->type_size);
+        if (q->m_off >= 0) put16(tmp + q->m_off, 0);
+        ref->vec_dot(ref->block_size, &r, tmp, act);
+        m += fabs((double)r);
+        if (q->m_off >= 0) {
+            memcpy(tmp, blk, ref->type_size);
+            put16(tmp + q->d_off, 0);
+            ref->vec_dot(ref->block_size, &r, tmp, act);
+            m += fabs((double)r);
+        }
+    }
+    return m;
+}
+
+/* ---- vec_dot ------------------------------------------------------------ */
+
+static const int block_counts[] = {1, 2, 3, 5, 7, 13, 31};
+static const int float_counts[] = {1, 7, 15, 33, 64, 257, 1000};
+
+/* Returns the alignment a row of type t may rely on (its block struct's). */
+static size_t type_align(uint32_t t) {
+    switch (t) {
+    case HEARTH_TYPE_F32:
+    case HEARTH_TYPE_Q8_K:
+        return 4;
+    default:
+        return 2;
+    }
+}
+
+/* Compares level `isa`'s vec_dot for quantized type t with the reference;
+ * returns the number of comparisons made. */
+static int check_quant_dot(hearth_isa isa, const hearth_type_traits *tr, const hearth_type_traits *ref,
+                           const qspec *q, double *worst) {
+    const hearth_type_traits *at = hearth_type_get_ref(ref->vec_dot_type);
+    const size_t xa = type_align(q->type), ya = type_align(ref->vec_dot_type);
+    int count = 0;
+    for (size_t ci = 0; ci < sizeof block_counts / sizeof block_counts[0]; ci++) {
+        const int64_t n = block_counts[ci] * ref->block_size;
+        const int64_t nb = block_counts[ci];
+        const size_t xbytes = hearth_row_size(q->type, n), ybytes = hearth_row_size(ref->vec_dot_type, n);
+        const int64_t nay = n / at->block_size; /* activation blocks */
+        const size_t ysize = at->type_size * (size_t)(ref->block_size / at->block_size); /* per weight block */
+        float *f = hearth_malloc((size_t)n * sizeof(float));
+        uint8_t *xs = hearth_malloc(xbytes + 16), *ys = hearth_malloc(ybytes + 16);
+        if (!f || !xs || !ys) {
+            CHECK(0, "out of memory");
+            hearth_free(f);
+            hearth_free(xs);
+            hearth_free(ys);
+            return count;
+        }
+        for (int mode = 0; mode < 3; mode++) {
+            for (int it = 0; it < iters; it++) {
+                const size_t xo = xa * (size_t)(it % 3 == 0 ? 0 : it % 3 == 1 ? 1 : 3);
+                const size_t yo = ya * (size_t)((it + mode) % 3 == 0 ? 0 : (it + mode) % 3 == 1 ? 1 : 3);
+                uint8_t *x = xs + xo, *y = ys + yo;
+                if (mode == 2) {
+                    for (int64_t i = 0; i < n; i++) f[i] = rndf() * (1.0f + (float)(i % 7));
+                    ref->from_float(f, x, n);
+                    for (int64_t i = 0; i < n; i++) f[i] = rndf() * (float)(1 + i % 5);
+                    at->from_float(f, y, n);
+                } else {
+                    for (size_t i = 0; i < xbytes; i++) x[i] = (uint8_t)rnd();
+                    set_weight_scales(q, ref->type_size, x, nb, mode == 0);
+                    fill_act_bytes(ref->vec_dot_type, y, nay, mode == 0);
+                }
+                float got = NAN, want = NAN;
+                tr->vec_dot(n, &got, x, y);
+                ref->vec_dot(n, &want, x, y);
+                count++;
+                if (mode == 0) {
+                    CHECK(got == want, "%s %s unit nb=%d: %.9g != %.9g (integer sums differ)", hearth_isa_name(isa),
+                          ref->name, (int)nb, got, want);
+                } else {
+                    const double mag = term_magnitude(q, ref, x, y, nb, ysize);
+                    const double tol = 2.0 * (double)(nb + 6) * U * mag + 1e-30;
+                    const double err = fabs((double)got - (double)want);
+                    if (mag > 0 && err / mag > *worst) *worst = err / mag;
+                    CHECK(err <= tol, "%s %s %s nb=%d off=%zu/%zu: %.9g vs %.9g (err %.3g > tol %.3g)",
+                          hearth_isa_name(isa), ref->name, mode == 1 ? "bytes" : "float", (int)nb, xo, yo, got,
+                          want, err, tol);
+                }
+            }
+        }
+        hearth_free(f);
+        hearth_free(xs);
+        hearth_free(ys);
+    }
+    return count;
+}
+
+/* The float value of element i of a float-type row. */
+static double float_elem(uint32_t t, const void *p, int64_t i) {
+    if (t == HEARTH_TYPE_F32) return ((const float *)p)[i];
+    uint16_t h;
+    memcpy(&h, (const uint8_t *)p + 2 * i, 2);
+    return t == HEARTH_TYPE_F16 ? hearth_fp16_to_fp32(h) : hearth_bf16_to_fp32(h);
+}
+
+/* Compares level `isa`'s vec_dot for F32/F16/BF16 with the reference at odd
+ * lengths and offsets; returns the number of comparisons. */
+static int check_float_dot(hearth_isa isa, const hearth_type_traits *tr, const hearth_type_traits *ref, uint32_t t,
+                           double *worst) {
+    const size_t a = type_align(t);
+    int count = 0;
+    for (size_t ci = 0; ci < sizeof float_counts / sizeof float_counts[0]; ci++) {
+        const int64_t n = float_counts[ci];
+        float *f = hearth_malloc((size_t)n * sizeof(float));
+        uint8_t *xs = hearth_malloc(hearth_row_size(t, n) + 16), *ys = hearth_malloc(hearth_row_size(t, n) + 16);
+        if (!f || !xs || !ys) {
+            CHECK(0, "out of memory");
+            hearth_free(f);
+            hearth_free(xs);
+            hearth_free(ys);
+            return count;
+        }
+        for (int it = 0; it < iters * 2; it++) {
+            const size_t xo = a * (size_t)(it % 3 == 0 ? 0 : it % 3 == 1 ? 1 : 3);
+            const size_t yo = a * (size_t)((it / 3) % 3 == 0 ? 0 : (it / 3) % 3 == 1 ? 1 : 3);
+            uint8_t *x = xs + xo, *y = ys + yo;
+            const float scale = ldexpf(1.0f, rndi(-8, 8));
+            for (int64_t i = 0; i < n; i++) f[i] = rndf() * scale;
+            ref->from_float(f, x, n);
+            for (int64_t i = 0; i < n; i++) f[i] = rndf();
+            ref->from_float(f, y, n);
+            float got = NAN, want = NAN;
+            tr->vec_dot(n, &got, x, y);
+            ref->vec_dot(n, &want, x, y);
+            double mag = 0.0;
+            for (int64_t i = 0; i < n; i++) mag += fabs(float_elem(t, x, i) * float_elem(t, y, i));
+            const double tol = 2.0 * (double)(n + 4) * U * mag + 1e-30;
+            const double err = fabs((double)got - (double)want);
+            if (mag > 0 && err / mag > *worst) *worst = err / mag;
+            CHECK(err <= tol, "%s %s n=%d off=%zu/%zu: %.9g vs %.9g (err %.3g > tol %.3g)", hearth_isa_name(isa),
+                  ref->name, (int)n, xo, yo, got, want, err, tol);
+            count++;
+        }
+        hearth_free(f);
+        hearth_free(xs);
+        hearth_free(ys);
+    }
+    return count;
+}
+
+/* ---- activation quantizers ------------------------------------------------ */
+
+/* Fills block b (of `bs` floats) of x with one of several patterns: random
+ * at a random scale, zeros, exact ties (amax 127, so id = 1), duplicate
+ * +-max in either order, tiny and huge values. */
+static void fill_quant_input(float *x, int bs, int pattern) {
+    const float scale = ldexpf(1.0f, rndi(-20, 20));
+    for (int j = 0; j < bs; j++) x[j] = rndf() * scale;
+    switch (pattern % 7) {
+    case 1:
+        for (int j = 0; j < bs; j++) x[j] = 0.0f;
+        break;
+    case 2: /* amax 127: Q8_0/Q8_1 get id = 1, so k + 0.5 are ties */
+        for (int j = 0; j < bs; j++) x[j] = (float)rndi(-126, 125) + 0.5f;
+        x[rndi(0, bs - 1)] = (rnd() & 1) ? 127.0f : -127.0f;
+        break;
+    case 3: /* -max first, then +max: Q8_K must take the first */
+        x[rndi(0, bs / 2 - 1)] = -2.0f * scale;
+        x[rndi(bs / 2, bs - 1)] = 2.0f * scale;
+        break;
+    case 4:
+        x[rndi(0, bs / 2 - 1)] = 2.0f * scale;
+        x[rndi(bs / 2, bs - 1)] = -2.0f * scale;
+        break;
+    case 5: /* Q8_K ties: max -127 gives iscale 1 */
+        for (int j = 0; j < bs; j++) x[j] = (float)rndi(-126, 126) + 0.5f;
+        x[rndi(0, bs - 1)] = -127.0f;
+        break;
+    case 6:
+        for (int j = 0; j < bs; j++) x[j] *= (j & 1) ? 1e-30f : 1e30f;
+        break;
+    default:
+        break;
+    }
+}
+
+/* Compares level `isa`'s from_float of activation type t with the reference
+ * byte for byte; returns the number of comparisons. */
+static int check_quantizer(hearth_isa isa, const hearth_type_traits *tr, const hearth_type_traits *ref, uint32_t t) {
+    const int bs = (int)ref->block_size;
+    int count = 0;
+    for (size_t ci = 0; ci < sizeof block_counts / sizeof block_counts[0]; ci++) {
+        const int64_t nb = block_counts[ci], n = nb * bs;
+        const size_t bytes = hearth_row_size(t, n);
+        float *fs = hearth_malloc((size_t)n * sizeof(float) + 16);
+        uint8_t *a = hearth_malloc(bytes + 16), *b = hearth_malloc(bytes + 16);
+        if (!fs || !a || !b) {
+            CHECK(0, "out of memory");
+            hearth_free(fs);
+            hearth_free(a);
+            hearth_free(b);
+            return count;
+        }
+        for (int it = 0; it < iters * 3; it++) {
+            const size_t fo = (size_t)(it % 3 == 2 ? 3 : it % 3) * 4 / sizeof(float); /* 0, 1, 3 floats */
+            const size_t yo = type_align(t) * (size_t)(it % 2 ? 3 : 0);
+            float *x = fs + fo;
+            for (int64_t blk = 0; blk < nb; blk++) fill_quant_input(x + blk * bs, bs, it + (int)blk);
+            memset(a, 0xA5, bytes + 16);
+            memset(b, 0xA5, bytes + 16);
+            tr->from_float(x, a + yo, n);
+            ref->from_float(x, b + yo, n);
+            CHECK(memcmp(a, b, bytes + 16) == 0, "%s from_float %s nb=%d pattern %d differs", hearth_isa_name(isa),
+                  ref->name, (int)nb, it);
+            count++;
+        }
+        hearth_free(fs);
+        hearth_free(a);
+        hearth_free(b);
+    }
+    return count;
+}
+
+/* F16 narrowing of random, subnormal-range, overflowing and tie values at
+ * odd lengths. */
+static int check_f16_narrow(hearth_isa isa, const hearth_type_traits *tr, const hearth_type_traits *ref) {
+    int count = 0;
+    for (size_t ci = 0; ci < sizeof float_counts / sizeof float_counts[0]; ci++) {
+        const int64_t n = float_counts[ci];
+        float *x = hearth_malloc((size_t)n * sizeof(float));
+        uint16_t *a = hearth_malloc((size_t)n * 2 + 8), *b = hearth_malloc((size_t)n * 2 + 8);
+        if (!x || !a || !b) {
+            CHECK(0, "out of memory");
+            hearth_free(x);
+            hearth_free(a);
+            hearth_free(b);
+            return count;
+        }
+        for (int it = 0; it < iters; it++) {
+            for (int64_t i = 0; i < n; i++) {
+                switch (rnd() % 6) {
+                case 0: x[i] = rndf() * 1e-5f; break; /* half subnormals */
+                case 1: x[i] = rndf() * 1e5f; break;  /* overflow to inf */
+                case 2: x[i] = hearth_fp16_to_fp32((uint16_t)rnd()) + ldexpf(1.0f, -11) * hearth_fp16_to_fp32(0x3C00); break;
+                case 3: x[i] = (rnd() & 1) ? INFINITY : -0.0f; break;
+                default: x[i] = rndf() * ldexpf(1.0f, rndi(-30, 15)); break;
+                }
+                if (isnan(x[i])) x[i] = 1.0f; /* NaN payloads are not specified */
+            }
+            memset(a, 0, (size_t)n * 2 + 8);
+            memset(b, 0, (size_t)n * 2 + 8);
+            tr->from_float(x, a + 1, n);
+            ref->from_float(x, b + 1, n);
+            CHECK(memcmp(a, b, (size_t)n * 2 + 8) == 0, "%s from_float f16 n=%d differs", hearth_isa_name(isa), (int)n);
+            count++;
+        }
+        hearth_free(x);
+        hearth_free(a);
+        hearth_free(b);
+    }
+    return count;
+}
+
+/* ---- detection honesty ---------------------------------------------------- */
+
+/* Returns whether the Linux /proc/cpuinfo flags line ("flags" on x86,
+ * "Features" on arm64) of the first CPU was found, with every word of
+ * `need` (space separated) present. *found tells whether the line exists. */
+static bool cpuinfo_has(const char *key, const char *need, bool *found) {
+    *found = false;
+    FILE *fp = fopen("/proc/cpuinfo", "r");
+    if (!fp) return false;
+    static char line[16384];
+    bool ok = false;
+    while (fgets(line, sizeof line, fp)) {
+        if (strncmp(line, key, strlen(key)) != 0) continue;
+        const char *colon = strchr(line, ':');
+        if (!colon) continue;
+        *found = true;
+        ok = true;
+        char words[256];
+        snprintf(words, sizeof words, "%s", need);
+        for (char *w = strtok(words, " "); w; w = strtok(NULL, " ")) {
+            char pat[64];
+            snprintf(pat, sizeof pat, " %s", w);
+            const char *p = colon;
+            bool hit = false;
+            const size_t wl = strlen(pat);
+            while ((p = strstr(p, pat)) != NULL) {
+                if (p[wl] == ' ' || p[wl] == '\n' || p[wl] == '\0') {
+                    hit = true;
+                    break;
+                }
+                p += wl;
+            }
+            if (!hit) ok = false;
+        }
+        break;
+    }
+    fclose(fp);
+    return ok;
+}
+
+/* Checks that detection agrees with the OS's view of this CPU. */
+static void check_detection(void) {
+    bool found;
+#if defined(__x86_64__)
+    const bool avx2 = cpuinfo_has("flags", "avx2 fma f16c", &found);
+    if (found) {
+        CHECK(avx2 == hearth_cpu_supports(HEARTH_ISA_AVX2), "/proc/cpuinfo avx2/fma/f16c = %d, detection = %d", avx2,
+              hearth_cpu_supports(HEARTH_ISA_AVX2));
+        const bool z = cpuinfo_has("flags", "avx512f avx512bw avx512vl avx512dq avx512_vnni", &found);
+        CHECK(z == hearth_cpu_supports(HEARTH_ISA_AVX512), "/proc/cpuinfo avx512 f/bw/vl/dq/vnni = %d, detection = %d",
+              z, hearth_cpu_supports(HEARTH_ISA_AVX512));
+        const bool bf16 = cpuinfo_has("flags", "avx512_bf16", &found);
+        CHECK(!z || bf16 == hearth_cpu_features_get()->avx512_bf16, "avx512_bf16 detection");
+    }
+#elif defined(__aarch64__)
+    CHECK(hearth_cpu_supports(HEARTH_ISA_NEON), "aarch64 always has Advanced SIMD");
+    const bool dp = cpuinfo_has("Features", "asimddp", &found);
+    if (found) CHECK(dp == hearth_cpu_supports(HEARTH_ISA_DOTPROD), "/proc/cpuinfo asimddp = %d, detection = %d", dp,
+                     hearth_cpu_supports(HEARTH_ISA_DOTPROD));
+#endif
+    (void)found;
+    const char *expect = getenv("HEARTH_TEST_EXPECT_ISA");
+    if (expect && *expect)
+        CHECK(strcmp(hearth_kernels_isa(), expect) == 0, "selected kernels '%s', expected '%s'", hearth_kernels_isa(),
+              expect);
+    /* without a cap, the best level the CPU supports must be the one in use */
+    hearth_isa top = HEARTH_ISA_SCALAR;
+    for (int i = 0; i < HEARTH_ISA_COUNT; i++)
+        if (hearth_cpu_supports((hearth_isa)i) && hearth_isa_rank((hearth_isa)i) >= hearth_isa_rank(top))
+            top = (hearth_isa)i;
+    if (hearth_isa_cap_rank(getenv("HEARTH_ISA")) < 0)
+        CHECK(hearth_kernels_level() == top, "selected %s but the CPU supports %s", hearth_isa_name(hearth_kernels_level()),
+              hearth_isa_name(top));
+    CHECK(hearth_kernels_level() == hearth_cpu_best_isa(), "selected level is not the best capped level");
+    /* the dispatched table is exactly the selected level's */
+    for (uint32_t t = 0; t < HEARTH_TYPE_COUNT; t++) {
+        const hearth_type_traits *best = hearth_type_get(t);
+        hearth_type_traits lv;
+        if (!best) continue;
+        CHECK(hearth_kernels_traits_for(hearth_kernels_level(), t, &lv), "traits_for(selected, %u)", t);
+        CHECK(lv.vec_dot == best->vec_dot && lv.from_float == best->from_float && lv.to_float == best->to_float,
+              "hearth_type_get(%s) does not use the selected level's kernels", best->name);
+    }
+    /* the env cap parser */
+    CHECK(hearth_isa_cap_rank("scalar") == 0 && hearth_isa_cap_rank("avx2") == 1 && hearth_isa_cap_rank("neon") == 1 &&
+              hearth_isa_cap_rank("avx512") == 2 && hearth_isa_cap_rank("dotprod") == 2 &&
+              hearth_isa_cap_rank("i8mm") == 3 && hearth_isa_cap_rank("bogus") == -1 && hearth_isa_cap_rank(NULL) == -1,
+          "HEARTH_ISA names");
+}
+
+int main(void) {
+    const char *it = getenv("HEARTH_TEST_ITERS");
+    if (it && atoi(it) > 0) iters = atoi(it);
+    check_detection();
+    char tested[256] = "";
+    int levels_tested = 0;
+    for (int li = 0; li < HEARTH_ISA_COUNT; li++) {
+        const hearth_isa isa = (hearth_isa)li;
+        if (!hearth_cpu_supports(isa)) continue;
+        int dots = 0, quants = 0;
+        double worst = 0.0;
+        for (uint32_t t = 0; t < HEARTH_TYPE_COUNT; t++) {
+            const hearth_type_traits *ref = hearth_type_get_ref(t);
+            hearth_type_traits tr;
+            if (!ref || !ref->vec_dot) continue;
+            if (!hearth_kernels_traits_for(isa, t, &tr)) {
+                CHECK(0, "traits_for(%s, %s) failed", hearth_isa_name(isa), ref->name);
+                continue;
+            }
+            const qspec *q = find_qspec(t);
+            if (q)
+                dots += check_quant_dot(isa, &tr, ref, q, &worst);
+            else if (t == HEARTH_TYPE_F32 || t == HEARTH_TYPE_F16 || t == HEARTH_TYPE_BF16)
+                dots += check_float_dot(isa, &tr, ref, t, &worst);
+            else
+                CHECK(0, "type %s has a vec_dot but no test", ref->name);
+            if (t == HEARTH_TYPE_Q8_0 || t == HEARTH_TYPE_Q8_1 || t == HEARTH_TYPE_Q8_K)
+                quants += check_quantizer(isa, &tr, ref, t);
+            if (t == HEARTH_TYPE_F16) quants += check_f16_narrow(isa, &tr, ref);
+        }
+        /* a vector level must really replace the hot kernels */
+        int replaced = 0;
+        if (isa != HEARTH_ISA_SCALAR) {
+            for (size_t i = 0; i < sizeof expect_dot / sizeof expect_dot[0]; i++) {
+                hearth_type_traits tr;
+                hearth_kernels_traits_for(isa, expect_dot[i], &tr);
+                const bool rep = tr.vec_dot != hearth_type_get_ref(expect_dot[i])->vec_dot;
+                CHECK(rep, "%s does not replace vec_dot of %s", hearth_isa_name(isa), tr.name);
+                replaced += rep;
+            }
+            for (size_t i = 0; i < sizeof expect_quant / sizeof expect_quant[0]; i++) {
+                hearth_type_traits tr;
+                hearth_kernels_traits_for(isa, expect_quant[i], &tr);
+                const bool rep = tr.from_float != hearth_type_get_ref(expect_quant[i])->from_float;
+                CHECK(rep, "%s does not replace from_float of %s", hearth_isa_name(isa), tr.name);
+                replaced += rep;
+            }
+        }
+        printf("path %-8s: %d dot comparisons, %d quantizer comparisons, %d kernels replaced, worst rel err %.3g\n",
+               hearth_isa_name(isa), dots, quants, replaced, worst);
+        CHECK(dots > 0, "no dots tested for %s", hearth_isa_name(isa));
+        snprintf(tested + strlen(tested), sizeof tested - strlen(tested), " %s", hearth_isa_name(isa));
+        levels_tested++;
+    }
+    /* every level the CPU supports was exercised, including the selected one */
+    for (int li = 0; li < HEARTH_ISA_COUNT; li++)
+        if (hearth_cpu_supports((hearth_isa)li))
+            CHECK(strstr(tested, hearth_isa_name((hearth_isa)li)) != NULL, "level %s not tested",
+                  hearth_isa_name((hearth_isa)li));
+    printf("tested paths:%s; selected: %s (%s)\n", tested, hearth_isa_name(hearth_kernels_level()),
+           hearth_kernels_isa());
+    CHECK(levels_tested >= 1, "no level tested");
+    TEST_DONE();
+}
