@@ -7,6 +7,7 @@
 #include "hearth/threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,7 +16,9 @@
 
 #include "hearth/alloc.h"
 
-#define SPIN_ITERATIONS 20000
+/* About 50-100 microseconds of pause instructions: long enough to catch the
+ * next op of a forward pass, short enough not to steal a shared core. */
+#define SPIN_ITERATIONS 1024
 
 struct hearth_threadpool {
     int n_threads;
@@ -136,7 +139,12 @@ void hearth_threadpool_run(hearth_threadpool *pool, hearth_task_fn fn, void *arg
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->mutex);
     fn(arg, 0, pool->n_threads);
-    while (atomic_load_explicit(&pool->pending, memory_order_acquire) > 0) cpu_relax();
+    /* Spin briefly, then yield: on an oversubscribed machine the worker we
+     * wait for may need this very core. */
+    for (int spins = 0; atomic_load_explicit(&pool->pending, memory_order_acquire) > 0; spins++) {
+        if (spins < SPIN_ITERATIONS) cpu_relax();
+        else sched_yield();
+    }
 }
 
 int hearth_physical_cores(void) {
