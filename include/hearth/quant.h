@@ -70,6 +70,14 @@ typedef void (*hearth_from_float_fn)(const float *x, void *y, int64_t n);
 /* *s = dot(x, y) over `n` values; x is a row of the weight type, y a row of
  * its vec_dot_type; n is a multiple of the block size of both. */
 typedef void (*hearth_vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
+/* A register tile of dot products for batched matmuls (prefill):
+ * s[t * lds + r] = dot(x row r, y row t) for r < nr, t < nt, with
+ * 1 <= nr, nt <= HEARTH_GEMM_TILE. Rows of x are bx bytes apart, rows of y
+ * (the activations, of the vec_dot_type) by bytes apart. Each weight block
+ * is unpacked once and used for every token of the tile. */
+#define HEARTH_GEMM_TILE 4
+typedef void (*hearth_gemm_fn)(int64_t n, float *s, size_t lds, const void *x, size_t bx,
+                               const void *y, size_t by, int nr, int nt);
 
 typedef struct hearth_type_traits {
     const char *name;             /* "q4_k", "f16", ... */
@@ -80,6 +88,7 @@ typedef struct hearth_type_traits {
     hearth_to_float_fn to_float;  /* NULL when hearth cannot compute this type */
     hearth_from_float_fn from_float; /* NULL when hearth cannot produce this type */
     hearth_vec_dot_fn vec_dot;    /* NULL when hearth cannot compute this type */
+    hearth_gemm_fn gemm;          /* NULL: matmuls use vec_dot per (row, token) */
 } hearth_type_traits;
 
 /* Returns the traits of a type id with the best kernels for this CPU, or NULL

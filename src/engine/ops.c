@@ -27,19 +27,50 @@ static void quantize_rows(void *arg, int ith, int nth) {
                           t->w->n_in);
 }
 
+/* Rows are split across threads; within a thread's rows, the loop visits
+ * blocks of ROW_BLOCK weight rows (kept in L1/L2) against blocks of
+ * TOKEN_BLOCK activation rows (kept in L2), in register tiles of
+ * HEARTH_GEMM_TILE x HEARTH_GEMM_TILE when the type has a tile kernel. */
+#define ROW_BLOCK 16
+#define TOKEN_BLOCK 64
+
 static void dot_rows(void *arg, int ith, int nth) {
     matmul_task *t = arg;
     const hearth_weight *w = t->w;
-    int64_t per = (w->n_out + nth - 1) / nth;
+    /* Split rows in multiples of the tile height so tiles stay full. */
+    int64_t units = (w->n_out + HEARTH_GEMM_TILE - 1) / HEARTH_GEMM_TILE;
+    int64_t per = (units + nth - 1) / nth * HEARTH_GEMM_TILE;
     int64_t r0 = per * ith, r1 = r0 + per < w->n_out ? r0 + per : w->n_out;
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *row = w->data + (size_t)r * w->row_bytes;
-        for (int32_t i = 0; i < t->n_tokens; i++) {
-            const void *a = t->act ? (const void *)(t->act + (size_t)i * t->act_row_bytes)
-                                   : (const void *)(t->x + (size_t)i * w->n_in);
-            float s;
-            t->wt->vec_dot(w->n_in, &s, row, a);
-            t->y[(size_t)i * w->n_out + r] = s;
+    size_t abytes = t->act ? t->act_row_bytes : (size_t)w->n_in * sizeof(float);
+    const uint8_t *act = t->act ? t->act : (const uint8_t *)t->x;
+    if (t->n_tokens == 1 || !t->wt->gemm) {
+        for (int64_t rb = r0; rb < r1; rb += ROW_BLOCK) {
+            int64_t re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
+            for (int32_t tb = 0; tb < t->n_tokens; tb += TOKEN_BLOCK) {
+                int32_t te = tb + TOKEN_BLOCK < t->n_tokens ? tb + TOKEN_BLOCK : t->n_tokens;
+                for (int64_t r = rb; r < re; r++) {
+                    const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+                    for (int32_t i = tb; i < te; i++)
+                        t->wt->vec_dot(w->n_in, &t->y[(size_t)i * w->n_out + r], row,
+                                       act + (size_t)i * abytes);
+                }
+            }
+        }
+        return;
+    }
+    for (int64_t rb = r0; rb < r1; rb += ROW_BLOCK) {
+        int64_t re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
+        for (int32_t tb = 0; tb < t->n_tokens; tb += TOKEN_BLOCK) {
+            int32_t te = tb + TOKEN_BLOCK < t->n_tokens ? tb + TOKEN_BLOCK : t->n_tokens;
+            for (int64_t r = rb; r < re; r += HEARTH_GEMM_TILE) {
+                int nr = re - r < HEARTH_GEMM_TILE ? (int)(re - r) : HEARTH_GEMM_TILE;
+                for (int32_t i = tb; i < te; i += HEARTH_GEMM_TILE) {
+                    int nt = te - i < HEARTH_GEMM_TILE ? te - i : HEARTH_GEMM_TILE;
+                    t->wt->gemm(w->n_in, &t->y[(size_t)i * w->n_out + r], (size_t)w->n_out,
+                                w->data + (size_t)r * w->row_bytes, w->row_bytes,
+                                act + (size_t)i * abytes, abytes, nr, nt);
+                }
+            }
         }
     }
 }
