@@ -13,6 +13,8 @@
  * (d) Bad inputs: missing input, missing output directory, unknown type,
  *     quantized input, truncated input, a write failure (file size limit):
  *     clean statuses and neither OUT nor OUT.tmp left; the CLI's exit codes.
+ * (e) F16/BF16 inputs (exact widening, copies, quantization) and every
+ *     allocation failing in turn.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -474,6 +476,83 @@ static void test_bad_inputs(void) {
     }
 }
 
+/* ---- (e) F16 / BF16 inputs and out-of-memory ----------------------------------------- */
+
+/* bf16 -> F32 widens exactly; f16 -> F16 copies; f16 -> Q8_0 quantizes the
+ * widened values (same bytes as quantizing them from an F32 file). */
+static void test_float_inputs(void) {
+    const char *wide = tmp_path("bf16-to-f32.gguf");
+    hearth_status st = hearth_quantize_file(test_data("models/tiny-llama-bf16.gguf"), wide, "F32", 2, false, NULL,
+                                            NULL, NULL);
+    REQUIRE(st == HEARTH_OK, "bf16 -> f32: %s", hearth_error_last());
+    hearth_gguf *in = NULL, *out = NULL;
+    REQUIRE(hearth_gguf_open(test_data("models/tiny-llama-bf16.gguf"), &in) == HEARTH_OK);
+    REQUIRE(hearth_gguf_open(wide, &out) == HEARTH_OK);
+    uint32_t ft = 99;
+    CHECK(hearth_gguf_get_u32(out, "general.file_type", &ft) == HEARTH_OK && ft == 0);
+    int bad = 0, n_matrices = 0;
+    for (uint64_t i = 0; i < hearth_gguf_n_tensors(in); i++) {
+        const hearth_gguf_tensor *a = hearth_gguf_tensor_at(in, i);
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)a->name.len, a->name.ptr);
+        const hearth_gguf_tensor *b = hearth_gguf_tensor_find(out, name);
+        if (!b || b->type != HEARTH_TYPE_F32) {
+            bad++;
+            continue;
+        }
+        if (a->type != HEARTH_TYPE_BF16) continue;
+        n_matrices++;
+        const uint8_t *pa = a->data, *pb = b->data;
+        for (int64_t k = 0; k < a->ne[0] * a->ne[1]; k++) {
+            uint16_t h;
+            float f;
+            memcpy(&h, pa + 2 * k, 2);
+            memcpy(&f, pb + 4 * k, 4);
+            if (f != hearth_bf16_to_fp32(h)) {
+                bad++;
+                break;
+            }
+        }
+    }
+    CHECK(bad == 0 && n_matrices == 30, "bf16 -> f32: %d bad tensors, %d matrices", bad, n_matrices);
+    hearth_gguf_free(out);
+    hearth_gguf_free(in);
+
+    const char *same = tmp_path("f16-to-f16.gguf");
+    st = hearth_quantize_file(test_data("models/tiny-llama-f16.gguf"), same, "F16", 1, false, NULL, NULL, NULL);
+    CHECK(st == HEARTH_OK, "f16 -> f16: %s", hearth_error_last());
+    compare_files(same, test_data("models/tiny-llama-f16.gguf"));
+
+    const char *q = tmp_path("f16-to-q8_0.gguf");
+    st = hearth_quantize_file(test_data("models/tiny-llama-f16.gguf"), q, "Q8_0", 2, true, NULL, NULL, NULL);
+    CHECK(st == HEARTH_OK, "f16 -> q8_0: %s", hearth_error_last());
+    hearth_model *m = NULL;
+    CHECK(hearth_model_load(q, &m) == HEARTH_OK, "load f16 -> q8_0: %s", hearth_error_last());
+    hearth_model_free(m);
+}
+
+/* Every allocation failing in turn: NOMEM or success, nothing left behind. */
+static void test_oom(void) {
+    const char *out = tmp_path("oom.gguf");
+    int ok = 0, nomem = 0, other = 0;
+    for (long n = 0; n < 400 && ok == 0; n++) {
+        hearth_alloc_fail_after(n);
+        hearth_status st =
+            hearth_quantize_file(test_data("models/stories260K.gguf"), out, "Q4_K_M", 1, false, NULL, NULL, NULL);
+        hearth_alloc_fail_after(-1);
+        if (st == HEARTH_OK) {
+            ok++;
+        } else {
+            if (st == HEARTH_ERR_NOMEM)
+                nomem++;
+            else
+                other++;
+            CHECK(nothing_left(out), "fail_after(%ld): output left behind", n);
+        }
+    }
+    CHECK(ok == 1 && nomem > 10 && other == 0, "oom: ok %d, nomem %d, other %d", ok, nomem, other);
+}
+
 /* Runs the hearth binary with a shell command tail; returns its exit code. */
 static int run_cli(const char *args) {
     const char *bin = getenv("HEARTH_BIN");
@@ -526,6 +605,8 @@ int main(void) {
     test_tiny_llama("q5_k_m", false, 1);
     test_stories_fallback();
     test_bad_inputs();
+    test_float_inputs();
+    test_oom();
     test_cli();
 
     json_decref(tolerances);

@@ -4,7 +4,9 @@
  * One line per tensor goes to stderr as it is written, then a summary; the
  * output file appears only when the whole run succeeded. */
 #include <inttypes.h>
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "hearth/quant.h"
@@ -59,6 +61,31 @@ static void on_tensor(void *user, const hearth_quantize_tensor_info *t) {
     fputc('\n', stderr);
 }
 
+/* OUT.tmp while a run is in progress, for the signal handler. */
+static char tmp_out[4096];
+
+/* On SIGINT/SIGTERM/SIGHUP/SIGPIPE: removes the partial OUT.tmp, then dies
+ * of the same signal. Only async-signal-safe calls. */
+static void on_signal(int sig) {
+    if (tmp_out[0]) unlink(tmp_out);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Makes an interrupted run clean up its temporary file. */
+static void install_cleanup(const char *out) {
+    if ((size_t)snprintf(tmp_out, sizeof tmp_out, "%s.tmp", out) >= sizeof tmp_out) {
+        tmp_out[0] = '\0';
+        return;
+    }
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
+}
+
 /* Returns the exit status. Blocks on file I/O and CPU. */
 int cmd_quantize(int argc, char **argv) {
     cli_args a = {argc, argv, 1, "quantize"};
@@ -99,6 +126,7 @@ int cmd_quantize(int argc, char **argv) {
     if (rc != CLI_OK) return rc;
 
     fprintf(stderr, "hearth: quantize: %s -> %s as %s%s\n", pos[0], pos[1], pos[2], pure ? " (pure)" : "");
+    install_cleanup(pos[1]);
     double t0 = cli_now();
     hearth_quantize_stats s;
     hearth_status st = hearth_quantize_file(pos[0], pos[1], pos[2], threads, pure, on_tensor, &ps, &s);
