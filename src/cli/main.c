@@ -19,6 +19,7 @@ static const command commands[] = {
     {"logits", cmd_logits, cmd_logits_usage, "write the logits of every prompt position to a file"},
     {"info", cmd_info, cmd_info_usage, "show a GGUF file's metadata and tensors"},
     {"quantize", cmd_quantize, cmd_quantize_usage, "convert a GGUF to a quantized type (llama-quantize's recipe)"},
+    {"bench", cmd_bench, cmd_bench_usage, "prompt and generation speed (llama-bench style)"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
