@@ -388,6 +388,9 @@ static void test_semantics(void) {
     expect("{{ loop }}{{ xs | first | upper }}{{ xs[0].upper() }}{{ {'items': 5}.items() | list }}{{ {'items': 5}['items'] }}",
            "{\"d\": {\"b\": 1, \"a\": 2}, \"xs\": [\"a\", \"b\", \"c\"], \"users\": [{\"name\": \"ann\", \"active\": true, \"role\": \"admin\"}, {\"name\": \"bob\", \"active\": false, \"role\": \"user\"}, {\"name\": \"cy\", \"active\": true, \"role\": \"user\"}]}",
            "AA[('items', 5)]5");
+    expect("{{ 0 % -1.5 }} {{ -7.5 % 2 }} {{ 7.5 % -2 }}|{{ (not 1)|safe ~ '' }}|{{ {} is lower }}{{ 3 is upper }}|{{ '2.5 x_y, z' | wordcount }}|{{ 4.0 is even }}{{ 3.0 is odd }}",
+           NULL,
+           "-0.0 0.5 -0.5|False|FalseFalse|4|TrueTrue");
 }
 
 static void test_failures(void) {

@@ -1247,7 +1247,7 @@ hearth_status jb_filter(jctx *c, const char *name, size_t nlen, jv v, const jarg
         return HEARTH_OK;
     }
     if (F("tojson")) return f_tojson(c, v, a, out);
-    if (F("safe")) { *out = v; return HEARTH_OK; }
+    if (F("safe")) return jx_to_str(c, v, out); /* Markup(str(v)) */
     if (F("string")) return jx_to_str(c, v, out);
     if (F("length") || F("count")) {
         int64_t n = 0;
@@ -1412,11 +1412,18 @@ hearth_status jb_filter(jctx *c, const char *name, size_t nlen, jv v, const jarg
         *out = list_val(r);
         return HEARTH_OK;
     }
-    if (F("wordcount")) {
-        jv s, parts;
+    if (F("wordcount")) { /* runs of \w (non-ASCII counts as a word character) */
+        jv s;
         TRY(jx_to_str(c, v, &s));
-        TRY(str_split(c, s, NULL, -1, false, &parts));
-        *out = jv_int((int64_t)parts.u.l->n);
+        int64_t words = 0;
+        bool in_word = false;
+        for (size_t i = 0; i < s.u.s.n; i++) {
+            unsigned char ch = (unsigned char)s.u.s.p[i];
+            bool w = isalnum(ch) || ch == '_' || ch >= 0x80;
+            if (w && !in_word) words++;
+            in_word = w;
+        }
+        *out = jv_int(words);
         return HEARTH_OK;
     }
     if (F("center")) {
@@ -1458,12 +1465,16 @@ hearth_status jb_test(jctx *c, const char *name, size_t nlen, jv v, const jargs 
     else if (T("callable")) *out = v.t == JV_MACRO || v.t == JV_FUNC || v.t == JV_METHOD;
     else if (T("escaped")) *out = false;
     else if (T("lower") || T("upper")) {
-        if (v.t != JV_STR) return jx_fail(c, HEARTH_ERR_TYPE, "test '%.*s' expects a string", (int)nlen, name);
-        jv r;
+        jv r, s;
         jargs none = {0};
-        TRY(str_method(c, v, T("lower") ? "islower" : "isupper", 7, &none, &r));
+        TRY(jx_to_str(c, v, &s)); /* Jinja tests str(value) */
+        TRY(str_method(c, s, T("lower") ? "islower" : "isupper", 7, &none, &r));
         *out = r.u.b;
     } else if (T("even") || T("odd")) {
+        if (v.t == JV_FLOAT) {
+            *out = (fmod(v.u.f, 2.0) == 0) == T("even");
+            return HEARTH_OK;
+        }
         int64_t i = 0;
         TRY(need_int(c, &v, "even/odd", &i));
         *out = (i % 2 == 0) == T("even");

@@ -246,6 +246,7 @@ static hearth_status binop(jctx *c, int op, jv a, jv b, jv *out) {
             } else {
                 double m = fmod(fa, fb);
                 if (m != 0 && ((m < 0) != (fb < 0))) m += fb;
+                if (m == 0) m = copysign(0.0, fb); /* Python: a zero remainder takes the divisor's sign */
                 *out = jv_float(m);
             }
             return HEARTH_OK;
@@ -357,14 +358,14 @@ static hearth_status slice(jctx *c, jv obj, const jv *start, const jv *stop, con
         st = step->u.i;
         if (st == 0) return jx_fail(c, HEARTH_ERR_INVALID, "slice step cannot be zero");
     }
-    if (obj.t == JV_UNDEF) {
+    /* Jinja's getitem turns a failed subscript into undefined. */
+    if (obj.t != JV_LIST && obj.t != JV_STR) {
         *out = jv_undef();
         return HEARTH_OK;
     }
     size_t len;
     if (obj.t == JV_LIST) len = obj.u.l->n;
-    else if (obj.t == JV_STR) len = ju_count(obj.u.s.p, obj.u.s.n);
-    else return jx_fail(c, HEARTH_ERR_TYPE, "'%s' object is not subscriptable", jv_type_name(obj));
+    else len = ju_count(obj.u.s.p, obj.u.s.n);
     int64_t L = (int64_t)len, lo, hi;
     const jv *bounds[2] = {start, stop};
     int64_t vals[2];

@@ -322,6 +322,7 @@ int jv_cmp(jv a, jv b, bool *err) {
         if (inta && intb) return ia < ib ? -1 : ia > ib;
         return fa < fb ? -1 : fa > fb;
     }
+    if (a.t == JV_UNDEF && b.t == JV_UNDEF) return 0; /* sorting by a missing attribute keeps order */
     if (a.t == JV_STR && b.t == JV_STR) {
         size_t n = a.u.s.n < b.u.s.n ? a.u.s.n : b.u.s.n;
         int r = n ? memcmp(a.u.s.p, b.u.s.p, n) : 0;
