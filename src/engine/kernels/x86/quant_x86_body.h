@@ -78,10 +78,8 @@ static inline __m256i hx_dot_s8s8(__m256i acc, __m256i x, __m256i y) {
 /* Expands 16 bytes of packed nibbles: bytes 0..15 get the low nibbles,
  * bytes 16..31 the high ones (the element order of the 32-value blocks). */
 static inline __m256i hx_nibbles(const uint8_t *qs) {
-    const __m128i b = _mm_loadu_si128((const __m128i *)qs);
-    const __m128i m4 = _mm_set1_epi8(0x0F);
-    const __m128i lo = _mm_and_si128(b, m4), hi = _mm_and_si128(_mm_srli_epi16(b, 4), m4);
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+    const __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
+    return _mm256_and_si256(_mm256_blend_epi32(b, _mm256_srli_epi16(b, 4), 0xF0), _mm256_set1_epi8(0x0F));
 }
 
 /* Byte e = 0xFF where bit e of the little-endian 32-bit mask is set. */
@@ -93,6 +91,31 @@ static inline __m256i hx_bits_to_bytes(const uint8_t qh[4]) {
     const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
     const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)m), spread);
     return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+}
+
+/* The products d_x * d_y of 4 consecutive blocks (fp16 scales at xd and yd,
+ * blocks xs and ys bytes apart), as 4 floats: the halves are gathered in
+ * general registers so that one conversion serves 4 blocks. */
+static inline __m128 hx_scales4(const uint8_t *xd, size_t xs, const uint8_t *yd, size_t ys) {
+    uint16_t a[4], b[4];
+    memcpy(&a[0], xd, 2);
+    memcpy(&a[1], xd + xs, 2);
+    memcpy(&a[2], xd + 2 * xs, 2);
+    memcpy(&a[3], xd + 3 * xs, 2);
+    memcpy(&b[0], yd, 2);
+    memcpy(&b[1], yd + ys, 2);
+    memcpy(&b[2], yd + 2 * ys, 2);
+    memcpy(&b[3], yd + 3 * ys, 2);
+    const uint64_t ax = (uint64_t)a[0] | (uint64_t)a[1] << 16 | (uint64_t)a[2] << 32 | (uint64_t)a[3] << 48;
+    const uint64_t ay = (uint64_t)b[0] | (uint64_t)b[1] << 16 | (uint64_t)b[2] << 32 | (uint64_t)b[3] << 48;
+    const __m128 fx = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)ax));
+    const __m128 fy = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)ay));
+    return _mm_mul_ps(fx, fy);
+}
+
+/* Lane k of a 4-float vector broadcast to 8 lanes. */
+static inline __m256 hx_lane(__m128 v, int k) {
+    return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(v), _mm256_set1_epi32(k));
 }
 
 /* int16 lanes: a in the low 128 bits, b in the high 128 bits. */
@@ -268,29 +291,64 @@ static void hx_quantize_q8_K(const float *x, void *vy, int64_t n) {
 
 /* ---- 32-value block types ----------------------------------------------- */
 
-/* Q4_0 . Q8_0 */
-static void hx_vec_dot_q4_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q4_0 *x = vx;
-    const block_q8_0 *y = vy;
-    const int64_t nb = n / HEARTH_QK8_0;
-    const __m256i off = _mm256_set1_epi8(8);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        const __m256i q0 = _mm256_sub_epi8(hx_nibbles(x[i].qs), off);
-        const __m256i q1 = _mm256_sub_epi8(hx_nibbles(x[i + 1].qs), off);
-        const __m256i p0 = hx_dot_s8s8(_mm256_setzero_si256(), q0, _mm256_loadu_si256((const __m256i *)y[i].qs));
-        const __m256i p1 = hx_dot_s8s8(_mm256_setzero_si256(), q1, _mm256_loadu_si256((const __m256i *)y[i + 1].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(hx_h2f(x[i].d) * hx_h2f(y[i].d)), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(hx_h2f(x[i + 1].d) * hx_h2f(y[i + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
-    }
-    for (; i < nb; i++) {
-        const __m256i q = _mm256_sub_epi8(hx_nibbles(x[i].qs), off);
-        const __m256i p = hx_dot_s8s8(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)y[i].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(hx_h2f(x[i].d) * hx_h2f(y[i].d)), _mm256_cvtepi32_ps(p), acc0);
-    }
-    *s = hx_hsum_ps(_mm256_add_ps(acc0, acc1));
+/* The integer dot lanes of one block pair, per symmetric 32-value type. */
+static inline __m256i hx_blk_q4_0(const block_q4_0 *x, const block_q8_0 *y) {
+    const __m256i q = _mm256_sub_epi8(hx_nibbles(x->qs), _mm256_set1_epi8(8));
+    return hx_dot_s8s8(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)y->qs));
 }
+
+/* q - 16 = nibble - 16 * (1 - 5th bit). */
+static inline __m256i hx_blk_q5_0(const block_q5_0 *x, const block_q8_0 *y) {
+    const __m256i hi = _mm256_andnot_si256(hx_bits_to_bytes(x->qh), _mm256_set1_epi8(0x10));
+    const __m256i q = _mm256_sub_epi8(hx_nibbles(x->qs), hi);
+    return hx_dot_s8s8(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)y->qs));
+}
+
+static inline __m256i hx_blk_q8_0(const block_q8_0 *x, const block_q8_0 *y) {
+    return hx_dot_s8s8(_mm256_setzero_si256(), _mm256_loadu_si256((const __m256i *)x->qs),
+                       _mm256_loadu_si256((const __m256i *)y->qs));
+}
+
+/* The 16 IQ4_NL levels in both 128-bit lanes, for byte shuffles. */
+static inline __m256i hx_iq4nl_table(void) {
+    const __m128i t = _mm_loadu_si128((const __m128i *)hearth_kvalues_iq4nl);
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(t), t, 1);
+}
+
+/* The nibbles index the level table. */
+static inline __m256i hx_blk_iq4_nl(const block_iq4_nl *x, const block_q8_0 *y) {
+    const __m256i q = _mm256_shuffle_epi8(hx_iq4nl_table(), hx_nibbles(x->qs));
+    return hx_dot_s8s8(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)y->qs));
+}
+
+/* Defines a dot of a symmetric 32-value type with Q8_0: sum over blocks of
+ * d_x * d_y * integer dot, 4 blocks per step with one fp16 conversion for
+ * their scales and 4 independent accumulators. */
+#define HX_DOT_SYM32(name, XT, blk)                                                                        \
+    static void name(int64_t n, float *s, const void *vx, const void *vy) {                                \
+        const XT *x = vx;                                                                                  \
+        const block_q8_0 *y = vy;                                                                          \
+        const int64_t nb = n / 32;                                                                         \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;                          \
+        int64_t i = 0;                                                                                     \
+        for (; i + 4 <= nb; i += 4) {                                                                      \
+            const __m128 d4 =                                                                              \
+                hx_scales4((const uint8_t *)&x[i].d, sizeof *x, (const uint8_t *)&y[i].d, sizeof *y);      \
+            acc0 = _mm256_fmadd_ps(hx_lane(d4, 0), _mm256_cvtepi32_ps(blk(&x[i], &y[i])), acc0);           \
+            acc1 = _mm256_fmadd_ps(hx_lane(d4, 1), _mm256_cvtepi32_ps(blk(&x[i + 1], &y[i + 1])), acc1);   \
+            acc2 = _mm256_fmadd_ps(hx_lane(d4, 2), _mm256_cvtepi32_ps(blk(&x[i + 2], &y[i + 2])), acc2);   \
+            acc3 = _mm256_fmadd_ps(hx_lane(d4, 3), _mm256_cvtepi32_ps(blk(&x[i + 3], &y[i + 3])), acc3);   \
+        }                                                                                                  \
+        for (; i < nb; i++)                                                                                \
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(hx_h2f(x[i].d) * hx_h2f(y[i].d)),                        \
+                                   _mm256_cvtepi32_ps(blk(&x[i], &y[i])), acc0);                           \
+        *s = hx_hsum_ps(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));              \
+    }
+
+HX_DOT_SYM32(hx_vec_dot_q4_0_q8_0, block_q4_0, hx_blk_q4_0)
+HX_DOT_SYM32(hx_vec_dot_q5_0_q8_0, block_q5_0, hx_blk_q5_0)
+HX_DOT_SYM32(hx_vec_dot_q8_0_q8_0, block_q8_0, hx_blk_q8_0)
+HX_DOT_SYM32(hx_vec_dot_iq4_nl_q8_0, block_iq4_nl, hx_blk_iq4_nl)
 
 /* Q4_1 . Q8_1: unsigned nibbles times the quants, plus m * s per block. */
 static void hx_vec_dot_q4_1_q8_1(int64_t n, float *s, const void *vx, const void *vy) {
@@ -308,22 +366,6 @@ static void hx_vec_dot_q4_1_q8_1(int64_t n, float *s, const void *vx, const void
     *s = hx_hsum_ps(acc) + summ;
 }
 
-/* Q5_0 . Q8_0: q - 16 = nibble - 16 * (1 - 5th bit). */
-static void hx_vec_dot_q5_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q5_0 *x = vx;
-    const block_q8_0 *y = vy;
-    const int64_t nb = n / HEARTH_QK8_0;
-    const __m256i b16 = _mm256_set1_epi8(0x10);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < nb; i++) {
-        const __m256i hi = _mm256_andnot_si256(hx_bits_to_bytes(x[i].qh), b16);
-        const __m256i q = _mm256_sub_epi8(hx_nibbles(x[i].qs), hi);
-        const __m256i p = hx_dot_s8s8(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)y[i].qs));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(hx_h2f(x[i].d) * hx_h2f(y[i].d)), _mm256_cvtepi32_ps(p), acc);
-    }
-    *s = hx_hsum_ps(acc);
-}
-
 /* Q5_1 . Q8_1: unsigned 5-bit quants, plus m * s per block. */
 static void hx_vec_dot_q5_1_q8_1(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q5_1 *x = vx;
@@ -339,50 +381,6 @@ static void hx_vec_dot_q5_1_q8_1(int64_t n, float *s, const void *vx, const void
         summ += hx_h2f(x[i].m) * hx_h2f(y[i].s);
     }
     *s = hx_hsum_ps(acc) + summ;
-}
-
-/* Q8_0 . Q8_0 */
-static void hx_vec_dot_q8_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q8_0 *x = vx;
-    const block_q8_0 *y = vy;
-    const int64_t nb = n / HEARTH_QK8_0;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        const __m256i p0 = hx_dot_s8s8(_mm256_setzero_si256(), _mm256_loadu_si256((const __m256i *)x[i].qs),
-                                       _mm256_loadu_si256((const __m256i *)y[i].qs));
-        const __m256i p1 = hx_dot_s8s8(_mm256_setzero_si256(), _mm256_loadu_si256((const __m256i *)x[i + 1].qs),
-                                       _mm256_loadu_si256((const __m256i *)y[i + 1].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(hx_h2f(x[i].d) * hx_h2f(y[i].d)), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(hx_h2f(x[i + 1].d) * hx_h2f(y[i + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
-    }
-    for (; i < nb; i++) {
-        const __m256i p = hx_dot_s8s8(_mm256_setzero_si256(), _mm256_loadu_si256((const __m256i *)x[i].qs),
-                                      _mm256_loadu_si256((const __m256i *)y[i].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(hx_h2f(x[i].d) * hx_h2f(y[i].d)), _mm256_cvtepi32_ps(p), acc0);
-    }
-    *s = hx_hsum_ps(_mm256_add_ps(acc0, acc1));
-}
-
-/* The 16 IQ4_NL levels in both 128-bit lanes, for byte shuffles. */
-static inline __m256i hx_iq4nl_table(void) {
-    const __m128i t = _mm_loadu_si128((const __m128i *)hearth_kvalues_iq4nl);
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(t), t, 1);
-}
-
-/* IQ4_NL . Q8_0: the nibbles index the level table. */
-static void hx_vec_dot_iq4_nl_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_iq4_nl *x = vx;
-    const block_q8_0 *y = vy;
-    const int64_t nb = n / HEARTH_QK4_NL;
-    const __m256i table = hx_iq4nl_table();
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < nb; i++) {
-        const __m256i q = _mm256_shuffle_epi8(table, hx_nibbles(x[i].qs));
-        const __m256i p = hx_dot_s8s8(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)y[i].qs));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(hx_h2f(x[i].d) * hx_h2f(y[i].d)), _mm256_cvtepi32_ps(p), acc);
-    }
-    *s = hx_hsum_ps(acc);
 }
 
 /* ---- super-block types --------------------------------------------------
