@@ -89,6 +89,8 @@ static void attention_rows(void *arg, int ith, int nth) {
     size_t kvd = (size_t)nkv * hd, qd = (size_t)nh * hd;
     float *sc = c->scores + (size_t)ith * c->n_ctx;
     float scale = 1.0f / sqrtf((float)hd);
+    /* q.k through the F32 dot kernel: SIMD where the CPU has it. */
+    hearth_vec_dot_fn dot = hearth_type_get(HEARTH_TYPE_F32)->vec_dot;
     int64_t total = (int64_t)ub->n * nh;
     for (int64_t job = ith; job < total; job += nth) {
         int32_t i = (int32_t)(job / nh), h = (int32_t)(job % nh);
@@ -100,9 +102,8 @@ static void attention_rows(void *arg, int ith, int nth) {
         int32_t n_keys = t->causal ? ub->pos[i] + 1 : ub->n;
         float max = -INFINITY;
         for (int32_t j = 0; j < n_keys; j++) {
-            const float *k = kc + (size_t)j * kvd;
-            float s = 0.0f;
-            for (int32_t e = 0; e < hd; e++) s += q[e] * k[e];
+            float s;
+            dot(hd, &s, kc + (size_t)j * kvd, q);
             s *= scale;
             sc[j] = s;
             if (s > max) max = s;
