@@ -3,8 +3,8 @@
 # are already there. Debian/Ubuntu (apt-get) and macOS (Homebrew).
 set -eu
 
-DEB_PKGS="build-essential cmake pkg-config libjansson-dev libedit-dev clang python3 python3-numpy"
-BREW_PKGS="cmake pkg-config jansson libedit"
+DEB_PKGS="build-essential cmake pkg-config libjansson-dev libedit-dev libmicrohttpd-dev clang python3 python3-numpy"
+BREW_PKGS="cmake pkg-config jansson libedit libmicrohttpd node"
 
 if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   missing=""
@@ -13,6 +13,8 @@ if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
       missing="$missing $p"
     fi
   done
+  # Node.js runs the OpenAI-client tests; any install of it will do.
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
   if [ -n "$missing" ]; then
     echo "setup: installing$missing" >&2
     SUDO=""
