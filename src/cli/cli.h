@@ -28,6 +28,7 @@ int cmd_logits(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* their usage texts (written to f) */
 void cmd_run_usage(FILE *f);
@@ -38,6 +39,7 @@ void cmd_logits_usage(FILE *f);
 void cmd_info_usage(FILE *f);
 void cmd_quantize_usage(FILE *f);
 void cmd_bench_usage(FILE *f);
+void cmd_serve_usage(FILE *f);
 
 /* ---- errors -------------------------------------------------------------- */
 

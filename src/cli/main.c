@@ -20,6 +20,7 @@ static const command commands[] = {
     {"info", cmd_info, cmd_info_usage, "show a GGUF file's metadata and tensors"},
     {"quantize", cmd_quantize, cmd_quantize_usage, "convert a GGUF to a quantized type (llama-quantize's recipe)"},
     {"bench", cmd_bench, cmd_bench_usage, "prompt and generation speed (llama-bench style)"},
+    {"serve", cmd_serve, cmd_serve_usage, "OpenAI-compatible HTTP server"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
