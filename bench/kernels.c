@@ -6,11 +6,18 @@
  * activation row (one token, as in decoding) and prints the weight bytes
  * read per second and the speed-up over the scalar reference.
  *
- * Usage: bench_kernels [type ...]   (default: all types; e.g. q4_0 q4_k)
+ * With --gemm: prefill instead. For 2048 x 2048 and 5632 x 2048 weights
+ * against HEARTH_BENCH_TOKENS (default 512) activation rows, on one thread,
+ * runs the matmul loop of ops.c (16-row x 64-token cache blocks) once with
+ * vec_dot per (row, token) and once with the level's gemm tile kernel, and
+ * prints GOP/s (2 * rows * cols * tokens / time).
+ *
+ * Usage: bench_kernels [--gemm] [type ...]   (default: all types; e.g. q4_0 q4_k)
  * Env: HEARTH_BENCH_ROWS / HEARTH_BENCH_COLS (default 4096 x 4096),
  *      HEARTH_BENCH_SECONDS (minimum time per measurement, default 0.3).
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,11 +117,99 @@ static double time_pass(hearth_vec_dot_fn dot, const uint8_t *w, size_t row_byte
     return t / passes;
 }
 
+/* The matmul loop of ops.c over all rows and tokens, with tiles when gemm
+ * is set, else vec_dot per (row, token). */
+static void matmul_pass(const hearth_type_traits *tr, bool tiles, const uint8_t *w, size_t row_bytes, int64_t rows,
+                        int64_t cols, const uint8_t *act, size_t act_bytes, int32_t ntok, float *y) {
+    enum { ROW_BLOCK = 16, TOKEN_BLOCK = 64, T = HEARTH_GEMM_TILE };
+    for (int64_t rb = 0; rb < rows; rb += ROW_BLOCK) {
+        const int64_t re = rb + ROW_BLOCK < rows ? rb + ROW_BLOCK : rows;
+        for (int32_t tb = 0; tb < ntok; tb += TOKEN_BLOCK) {
+            const int32_t te = tb + TOKEN_BLOCK < ntok ? tb + TOKEN_BLOCK : ntok;
+            if (!tiles) {
+                for (int64_t r = rb; r < re; r++)
+                    for (int32_t i = tb; i < te; i++)
+                        tr->vec_dot(cols, &y[(size_t)i * rows + r], w + (size_t)r * row_bytes, act + (size_t)i * act_bytes);
+                continue;
+            }
+            for (int64_t r = rb; r < re; r += T) {
+                const int nr = re - r < T ? (int)(re - r) : T;
+                for (int32_t i = tb; i < te; i += T) {
+                    const int nt = te - i < T ? te - i : T;
+                    tr->gemm(cols, &y[(size_t)i * rows + r], (size_t)rows, w + (size_t)r * row_bytes, row_bytes,
+                             act + (size_t)i * act_bytes, act_bytes, nr, nt);
+                }
+            }
+        }
+    }
+}
+
+/* Prefill benchmark (--gemm); returns the process exit status. */
+static int bench_gemm(int argc, char **argv, double min_s) {
+    const char *e;
+    const int32_t ntok = (e = getenv("HEARTH_BENCH_TOKENS")) && atoi(e) > 0 ? atoi(e) : 512;
+    const int64_t shapes[2] = {2048, 5632}, cols = 2048;
+    printf("kernels: %s; prefill %d tokens, %lld columns, 1 thread\n", hearth_kernels_isa(), ntok, (long long)cols);
+    printf("%-8s %-8s %6s %10s %10s %8s\n", "type", "path", "rows", "vec GOP/s", "gemm GOP/s", "speedup");
+    float *x = hearth_malloc((size_t)cols * (size_t)ntok * sizeof(float));
+    float *y = hearth_malloc((size_t)5632 * (size_t)ntok * sizeof(float));
+    uint8_t *act = hearth_malloc((size_t)cols * 4 * (size_t)ntok + 64);
+    if (!x || !y || !act) return 1;
+    for (size_t i = 0; i < (size_t)cols * (size_t)ntok; i++) x[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
+    for (uint32_t t = 0; t < HEARTH_TYPE_COUNT; t++) {
+        const hearth_type_traits *ref = hearth_type_get_ref(t);
+        if (!ref || !ref->vec_dot) continue;
+        int want = argc <= 2;
+        for (int i = 2; i < argc; i++) want |= hearth_type_from_name(argv[i]) == (int)t;
+        if (!want) continue;
+        const hearth_type_traits *at = hearth_type_get_ref(ref->vec_dot_type);
+        const size_t row_bytes = hearth_row_size(t, cols), act_bytes = hearth_row_size(ref->vec_dot_type, cols);
+        uint8_t *w = hearth_malloc(row_bytes * 5632);
+        if (!w) return 1;
+        fill_weights(t, ref, w, row_bytes * 5632);
+        for (int32_t i = 0; i < ntok; i++) at->from_float(x + (size_t)i * cols, act + (size_t)i * act_bytes, cols);
+        for (int li = 1; li < HEARTH_ISA_COUNT; li++) {
+            hearth_type_traits tr;
+            if (!hearth_kernels_traits_for((hearth_isa)li, t, &tr) || tr.vec_dot == ref->vec_dot) continue;
+            for (int si = 0; si < 2; si++) {
+                const int64_t rows = shapes[si];
+                const double ops = 2.0 * (double)rows * (double)cols * (double)ntok;
+                double tv, tg = 0.0;
+                int passes = 0;
+                double t0 = now();
+                do {
+                    matmul_pass(&tr, false, w, row_bytes, rows, cols, act, act_bytes, ntok, y);
+                    passes++;
+                } while ((tv = now() - t0) < min_s);
+                tv /= passes;
+                if (tr.gemm) {
+                    passes = 0;
+                    t0 = now();
+                    do {
+                        matmul_pass(&tr, true, w, row_bytes, rows, cols, act, act_bytes, ntok, y);
+                        passes++;
+                    } while ((tg = now() - t0) < min_s);
+                    tg /= passes;
+                }
+                printf("%-8s %-8s %6lld %10.1f %10.1f %7.2fx\n", ref->name, hearth_isa_name((hearth_isa)li),
+                       (long long)rows, ops / tv / 1e9, tg > 0 ? ops / tg / 1e9 : 0.0, tg > 0 ? tv / tg : 0.0);
+                fflush(stdout);
+            }
+        }
+        hearth_free(w);
+    }
+    hearth_free(x);
+    hearth_free(y);
+    hearth_free(act);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *e;
     int64_t rows = (e = getenv("HEARTH_BENCH_ROWS")) && atoll(e) > 0 ? atoll(e) : 4096;
     int64_t cols = (e = getenv("HEARTH_BENCH_COLS")) && atoll(e) > 0 ? atoll(e) : 4096;
     const double min_s = (e = getenv("HEARTH_BENCH_SECONDS")) && atof(e) > 0 ? atof(e) : 0.3;
+    if (argc > 1 && strcmp(argv[1], "--gemm") == 0) return bench_gemm(argc, argv, min_s);
     cols = (cols + 255) / 256 * 256;
     printf("kernels: %s; matrix %lld x %lld, one token\n", hearth_kernels_isa(), (long long)rows, (long long)cols);
     printf("%-8s %-8s %10s %10s %8s\n", "type", "path", "GB/s", "us/matvec", "speedup");

@@ -321,6 +321,108 @@ static int check_float_dot(hearth_isa isa, const hearth_type_traits *tr, const h
     return count;
 }
 
+/* ---- gemm (register tiles) ------------------------------------------------ */
+
+/* Types every vector level must give a tile kernel. */
+static const uint32_t expect_gemm[] = {HEARTH_TYPE_Q4_0, HEARTH_TYPE_Q8_0, HEARTH_TYPE_Q4_K, HEARTH_TYPE_Q6_K};
+
+static const int gemm_block_counts[] = {1, 3, 4, 5, 7, 9, 13};
+static const int gemm_float_counts[] = {1, 7, 33, 100};
+
+/* Fills one row of n values of type t at p: random quant bytes with random
+ * scales (mode 0) or quantized random floats (mode 1), or random floats for
+ * the float types. */
+static void fill_row(uint32_t t, bool act, uint8_t *p, int64_t n, int mode, float *f) {
+    const hearth_type_traits *tr = hearth_type_get_ref(t);
+    const qspec *q = act ? NULL : find_qspec(t);
+    if (!tr->is_quantized || mode == 1) {
+        const float scale = ldexpf(1.0f, rndi(-6, 6));
+        for (int64_t i = 0; i < n; i++) f[i] = rndf() * scale * (float)(1 + i % 5);
+        tr->from_float(f, p, n);
+        return;
+    }
+    if (act) {
+        fill_act_bytes(t, p, n / tr->block_size, false);
+        return;
+    }
+    const size_t bytes = hearth_row_size(t, n);
+    for (size_t i = 0; i < bytes; i++) p[i] = (uint8_t)rnd();
+    set_weight_scales(q, tr->type_size, p, n / tr->block_size, false);
+}
+
+/* Checks level `isa`'s gemm of type t (and the reference gemm) on every tile
+ * shape: each s[t * lds + r] must be bit for bit the same level's vec_dot
+ * of (row r, token t) (so batching never changes results), cells outside
+ * the tile untouched; rows are unaligned and bx / by larger than a row.
+ * Returns the number of tiles checked. */
+static int check_gemm(hearth_isa isa, const hearth_type_traits *tr, const hearth_type_traits *ref, uint32_t t) {
+    const hearth_type_traits *at = hearth_type_get_ref(ref->vec_dot_type);
+    const bool quant = ref->is_quantized;
+    const int *counts = quant ? gemm_block_counts : gemm_float_counts;
+    const size_t ncounts = quant ? sizeof gemm_block_counts / sizeof *counts : sizeof gemm_float_counts / sizeof *counts;
+    int tiles = 0;
+    for (size_t ci = 0; ci < ncounts; ci++) {
+        const int64_t n = counts[ci] * ref->block_size;
+        const size_t xrow = hearth_row_size(t, n), yrow = hearth_row_size(ref->vec_dot_type, n);
+        const size_t bx = xrow + type_align(t) * (size_t)rndi(0, 5), by = yrow + type_align(at->vec_dot_type) * 3;
+        const size_t xo = type_align(t) * (size_t)(ci % 3), yo = type_align(ref->vec_dot_type) * (size_t)((ci + 1) % 3);
+        float *f = hearth_malloc((size_t)n * sizeof(float));
+        uint8_t *xs = hearth_malloc(4 * bx + 16), *ys = hearth_malloc(4 * by + 16);
+        if (!f || !xs || !ys) {
+            CHECK(0, "out of memory");
+            hearth_free(f);
+            hearth_free(xs);
+            hearth_free(ys);
+            return tiles;
+        }
+        uint8_t *x = xs + xo, *y = ys + yo;
+        for (int mode = 0; mode < 2; mode++) {
+            for (int r = 0; r < 4; r++) fill_row(t, false, x + (size_t)r * bx, n, mode, f);
+            for (int k = 0; k < 4; k++) fill_row(ref->vec_dot_type, true, y + (size_t)k * by, n, mode, f);
+            float want[4][4], wref[4][4];
+            for (int k = 0; k < 4; k++)
+                for (int r = 0; r < 4; r++) {
+                    tr->vec_dot(n, &want[k][r], x + (size_t)r * bx, y + (size_t)k * by);
+                    ref->vec_dot(n, &wref[k][r], x + (size_t)r * bx, y + (size_t)k * by);
+                }
+            for (int nr = 1; nr <= HEARTH_GEMM_TILE; nr++)
+                for (int nt = 1; nt <= HEARTH_GEMM_TILE; nt++) {
+                    const size_t lds = (size_t)nr + (size_t)rndi(0, 3);
+                    float out[4 * 8], rout[4 * 8];
+                    for (int i = 0; i < 32; i++) out[i] = rout[i] = -12345.0f;
+                    if (tr->gemm) tr->gemm(n, out, lds, x, bx, y, by, nr, nt);
+                    ref->gemm(n, rout, lds, x, bx, y, by, nr, nt);
+                    tiles++;
+                    for (int k = 0; k < 4; k++)
+                        for (size_t r = 0; r < lds; r++) {
+                            const size_t i = (size_t)k * lds + r;
+                            const bool in = k < nt && r < (size_t)nr;
+                            if (tr->gemm) {
+                                if (in)
+                                    CHECK(memcmp(&out[i], &want[k][r], sizeof(float)) == 0,
+                                          "%s %s gemm nb=%d %dx%d (r%zu,t%d): %.9g != vec_dot %.9g (mode %d)",
+                                          hearth_isa_name(isa), ref->name, counts[ci], nr, nt, r, k, out[i],
+                                          want[k][r], mode);
+                                else if (k < 4)
+                                    CHECK(out[i] == -12345.0f, "%s %s gemm %dx%d wrote outside its tile",
+                                          hearth_isa_name(isa), ref->name, nr, nt);
+                            }
+                            if (in)
+                                CHECK(memcmp(&rout[i], &wref[k][r], sizeof(float)) == 0,
+                                      "reference %s gemm %dx%d (r%zu,t%d): %.9g != vec_dot %.9g", ref->name, nr, nt,
+                                      r, k, rout[i], wref[k][r]);
+                            else
+                                CHECK(rout[i] == -12345.0f, "reference %s gemm wrote outside its tile", ref->name);
+                        }
+                }
+        }
+        hearth_free(f);
+        hearth_free(xs);
+        hearth_free(ys);
+    }
+    return tiles;
+}
+
 /* ---- activation quantizers ------------------------------------------------ */
 
 /* Fills block b (of `bs` floats) of x with one of several patterns: random
@@ -514,7 +616,8 @@ static void check_detection(void) {
         hearth_type_traits lv;
         if (!best) continue;
         CHECK(hearth_kernels_traits_for(hearth_kernels_level(), t, &lv), "traits_for(selected, %u)", t);
-        CHECK(lv.vec_dot == best->vec_dot && lv.from_float == best->from_float && lv.to_float == best->to_float,
+        CHECK(lv.vec_dot == best->vec_dot && lv.from_float == best->from_float && lv.to_float == best->to_float &&
+                  lv.gemm == best->gemm,
               "hearth_type_get(%s) does not use the selected level's kernels", best->name);
     }
     /* the env cap parser */
@@ -533,7 +636,7 @@ int main(void) {
     for (int li = 0; li < HEARTH_ISA_COUNT; li++) {
         const hearth_isa isa = (hearth_isa)li;
         if (!hearth_cpu_supports(isa)) continue;
-        int dots = 0, quants = 0;
+        int dots = 0, quants = 0, tiles = 0, gemms = 0;
         double worst = 0.0;
         for (uint32_t t = 0; t < HEARTH_TYPE_COUNT; t++) {
             const hearth_type_traits *ref = hearth_type_get_ref(t);
@@ -553,6 +656,9 @@ int main(void) {
             if (t == HEARTH_TYPE_Q8_0 || t == HEARTH_TYPE_Q8_1 || t == HEARTH_TYPE_Q8_K)
                 quants += check_quantizer(isa, &tr, ref, t);
             if (t == HEARTH_TYPE_F16) quants += check_f16_narrow(isa, &tr, ref);
+            CHECK(ref->gemm != NULL, "type %s has a vec_dot but no reference gemm", ref->name);
+            if (ref->gemm) tiles += check_gemm(isa, &tr, ref, t);
+            if (tr.gemm) gemms++;
         }
         /* a vector level must really replace the hot kernels */
         int replaced = 0;
@@ -564,6 +670,13 @@ int main(void) {
                 CHECK(rep, "%s does not replace vec_dot of %s", hearth_isa_name(isa), tr.name);
                 replaced += rep;
             }
+            for (size_t i = 0; i < sizeof expect_gemm / sizeof expect_gemm[0]; i++) {
+                hearth_type_traits tr;
+                hearth_kernels_traits_for(isa, expect_gemm[i], &tr);
+                const bool rep = tr.gemm && tr.gemm != hearth_type_get_ref(expect_gemm[i])->gemm;
+                CHECK(rep, "%s has no tile kernel for %s", hearth_isa_name(isa), tr.name);
+                replaced += rep;
+            }
             for (size_t i = 0; i < sizeof expect_quant / sizeof expect_quant[0]; i++) {
                 hearth_type_traits tr;
                 hearth_kernels_traits_for(isa, expect_quant[i], &tr);
@@ -572,8 +685,9 @@ int main(void) {
                 replaced += rep;
             }
         }
-        printf("path %-8s: %d dot comparisons, %d quantizer comparisons, %d kernels replaced, worst rel err %.3g\n",
-               hearth_isa_name(isa), dots, quants, replaced, worst);
+        printf("path %-8s: %d dot comparisons, %d quantizer comparisons, %d tiles (%d gemm kernels), %d kernels "
+               "replaced, worst rel err %.3g\n",
+               hearth_isa_name(isa), dots, quants, tiles, gemms, replaced, worst);
         CHECK(dots > 0, "no dots tested for %s", hearth_isa_name(isa));
         snprintf(tested + strlen(tested), sizeof tested - strlen(tested), " %s", hearth_isa_name(isa));
         levels_tested++;

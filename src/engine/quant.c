@@ -95,6 +95,7 @@ static void tables_init(void) {
         tr->to_float = k->to_float;
         tr->from_float = k->from_float;
         tr->vec_dot = k->vec_dot;
+        tr->gemm = hearth_ref_gemm_for(k->type);
     }
     memcpy(best_table, ref_table, sizeof best_table);
     hearth_kernels_select();
@@ -111,8 +112,17 @@ static hearth_type_traits *registrable(uint32_t type) {
 void hearth_kernels_register(uint32_t type, hearth_vec_dot_fn vec_dot, hearth_to_float_fn to_float) {
     hearth_type_traits *tr = registrable(type);
     if (!tr) return;
-    if (vec_dot) tr->vec_dot = vec_dot;
+    if (vec_dot) {
+        tr->vec_dot = vec_dot;
+        tr->gemm = NULL; /* a tile kernel must match its level's vec_dot */
+    }
     if (to_float) tr->to_float = to_float;
+}
+
+/* See dispatch.h. */
+void hearth_kernels_register_gemm(uint32_t type, hearth_gemm_fn gemm) {
+    hearth_type_traits *tr = registrable(type);
+    if (tr && gemm) tr->gemm = gemm;
 }
 
 /* See dispatch.h. */

@@ -7,23 +7,24 @@
  */
 #include "engine/kernels/dispatch.h"
 
-/* One level and the function listing its kernels. */
+/* One level and the functions listing its kernels. */
 typedef struct {
     hearth_isa isa;
     hearth_kernel_list_fn list;
+    hearth_gemm_list_fn gemm;
 } level_list;
 
 /* The levels built into this binary, lowest first; the trailing scalar row
  * has no list and keeps the array non-empty on other architectures. */
 static const level_list levels[] = {
 #if defined(__x86_64__)
-    {HEARTH_ISA_AVX2, hearth_kernels_list_avx2},
-    {HEARTH_ISA_AVX512, hearth_kernels_list_avx512},
+    {HEARTH_ISA_AVX2, hearth_kernels_list_avx2, hearth_gemm_list_avx2},
+    {HEARTH_ISA_AVX512, hearth_kernels_list_avx512, hearth_gemm_list_avx512},
 #elif defined(__aarch64__)
-    {HEARTH_ISA_NEON, hearth_kernels_list_neon},
-    {HEARTH_ISA_DOTPROD, hearth_kernels_list_dotprod},
+    {HEARTH_ISA_NEON, hearth_kernels_list_neon, NULL},
+    {HEARTH_ISA_DOTPROD, hearth_kernels_list_dotprod, hearth_gemm_list_dotprod},
 #endif
-    {HEARTH_ISA_SCALAR, NULL},
+    {HEARTH_ISA_SCALAR, NULL, NULL},
 };
 
 #define MAX_ENTRIES 256
@@ -31,17 +32,42 @@ static const level_list levels[] = {
 static hearth_isa selected = HEARTH_ISA_SCALAR;
 static const char *selected_name = "scalar";
 
-/* Writes the entries level `isa` registers (all lists of its family up to
- * its rank, lowest first) to out; returns the count. */
-static size_t collect(hearth_isa isa, hearth_kernel_entry *out, size_t cap) {
+/* Applies the kernels of level `isa` (the lists of every level of its family
+ * up to its rank, lowest first; in each level its vec_dot list, then its
+ * gemm list) either to the dispatched table (out == NULL) or to *out, the
+ * traits of type `type`. A replaced vec_dot drops the gemm, because a tile
+ * kernel must match the vec_dot of its own level. */
+static void apply(hearth_isa isa, uint32_t type, hearth_type_traits *out) {
     const hearth_cpu_features *cpu = hearth_cpu_features_get();
-    size_t n = 0;
-    if (isa == HEARTH_ISA_SCALAR) return 0;
-    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
-        if (!levels[i].list || hearth_isa_rank(levels[i].isa) > hearth_isa_rank(isa)) continue;
-        n += levels[i].list(cpu, out + n, cap - n);
+    hearth_kernel_entry entries[MAX_ENTRIES];
+    hearth_gemm_entry gemms[MAX_ENTRIES];
+    if (isa == HEARTH_ISA_SCALAR) return;
+    for (size_t l = 0; l < sizeof levels / sizeof levels[0]; l++) {
+        if (!levels[l].list || hearth_isa_rank(levels[l].isa) > hearth_isa_rank(isa)) continue;
+        const size_t n = levels[l].list(cpu, entries, MAX_ENTRIES);
+        for (size_t i = 0; i < n; i++) {
+            const hearth_kernel_entry *e = &entries[i];
+            if (!out) {
+                hearth_kernels_register(e->type, e->vec_dot, e->to_float);
+                hearth_kernels_register_from_float(e->type, e->from_float);
+                continue;
+            }
+            if (e->type != type) continue;
+            if (e->vec_dot) {
+                out->vec_dot = e->vec_dot;
+                out->gemm = NULL;
+            }
+            if (e->to_float) out->to_float = e->to_float;
+            if (e->from_float) out->from_float = e->from_float;
+        }
+        const size_t ng = levels[l].gemm ? levels[l].gemm(cpu, gemms, MAX_ENTRIES) : 0;
+        for (size_t i = 0; i < ng; i++) {
+            if (!out)
+                hearth_kernels_register_gemm(gemms[i].type, gemms[i].gemm);
+            else if (gemms[i].type == type && gemms[i].gemm)
+                out->gemm = gemms[i].gemm;
+        }
     }
-    return n;
 }
 
 /* The name hearth_kernels_isa() reports for a level on this CPU. */
@@ -64,13 +90,8 @@ static const char *level_name(hearth_isa isa) {
 /* Registers the kernels of the best level for this CPU. Runs once, inside
  * the tables' pthread_once (so it must not call hearth_type_get). */
 void hearth_kernels_select(void) {
-    hearth_kernel_entry entries[MAX_ENTRIES];
     const hearth_isa isa = hearth_cpu_best_isa();
-    const size_t n = collect(isa, entries, MAX_ENTRIES);
-    for (size_t i = 0; i < n; i++) {
-        hearth_kernels_register(entries[i].type, entries[i].vec_dot, entries[i].to_float);
-        hearth_kernels_register_from_float(entries[i].type, entries[i].from_float);
-    }
+    apply(isa, 0, NULL);
     selected = isa;
     selected_name = level_name(isa);
 }
@@ -82,14 +103,7 @@ bool hearth_kernels_traits_for(hearth_isa isa, uint32_t type, hearth_type_traits
     if (!ref) return false;
     *out = *ref;
     if (!ref->to_float) return true; /* not computable: nothing to replace */
-    hearth_kernel_entry entries[MAX_ENTRIES];
-    const size_t n = collect(isa, entries, MAX_ENTRIES);
-    for (size_t i = 0; i < n; i++) {
-        if (entries[i].type != type) continue;
-        if (entries[i].vec_dot) out->vec_dot = entries[i].vec_dot;
-        if (entries[i].to_float) out->to_float = entries[i].to_float;
-        if (entries[i].from_float) out->from_float = entries[i].from_float;
-    }
+    apply(isa, type, out);
     return true;
 }
 

@@ -26,6 +26,12 @@
  * ignores unknown types and types the reference cannot compute. */
 void hearth_kernels_register(uint32_t type, hearth_vec_dot_fn vec_dot, hearth_to_float_fn to_float);
 
+/* Replaces the gemm (register-tile) kernel of `type`; NULL leaves it. A
+ * vec_dot registered by hearth_kernels_register() drops the type's gemm
+ * (tiles must compute exactly what the level's vec_dot computes), so a level
+ * registers its gemm after its vec_dot. Same rules as above. */
+void hearth_kernels_register_gemm(uint32_t type, hearth_gemm_fn gemm);
+
 /* Same for the from_float kernel (the activation quantizer of Q8_0, Q8_1
  * and Q8_K is on the hot path of every quantized matmul). */
 void hearth_kernels_register_from_float(uint32_t type, hearth_from_float_fn from_float);
@@ -48,6 +54,13 @@ typedef struct hearth_kernel_entry {
     hearth_from_float_fn from_float;
 } hearth_kernel_entry;
 
+/* One type's tile kernel: bit for bit the same dots as the vec_dot of the
+ * same level, for every tile shape. */
+typedef struct hearth_gemm_entry {
+    uint32_t type;
+    hearth_gemm_fn gemm;
+} hearth_gemm_entry;
+
 /* Writes up to `cap` entries for a CPU with features `cpu` to `out`;
  * returns how many it wrote. */
 typedef size_t (*hearth_kernel_list_fn)(const hearth_cpu_features *cpu, hearth_kernel_entry *out, size_t cap);
@@ -57,6 +70,12 @@ size_t hearth_kernels_list_avx2(const hearth_cpu_features *cpu, hearth_kernel_en
 size_t hearth_kernels_list_avx512(const hearth_cpu_features *cpu, hearth_kernel_entry *out, size_t cap);
 size_t hearth_kernels_list_neon(const hearth_cpu_features *cpu, hearth_kernel_entry *out, size_t cap);
 size_t hearth_kernels_list_dotprod(const hearth_cpu_features *cpu, hearth_kernel_entry *out, size_t cap);
+
+/* The gemm lists (same contract; registered after the level's vec_dot list). */
+typedef size_t (*hearth_gemm_list_fn)(const hearth_cpu_features *cpu, hearth_gemm_entry *out, size_t cap);
+size_t hearth_gemm_list_avx2(const hearth_cpu_features *cpu, hearth_gemm_entry *out, size_t cap);
+size_t hearth_gemm_list_avx512(const hearth_cpu_features *cpu, hearth_gemm_entry *out, size_t cap);
+size_t hearth_gemm_list_dotprod(const hearth_cpu_features *cpu, hearth_gemm_entry *out, size_t cap);
 
 /* Fills *out with the traits of `type` as level `isa` computes them: the
  * reference traits with that level's kernels in place. Returns false when

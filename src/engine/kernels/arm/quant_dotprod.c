@@ -28,3 +28,12 @@ size_t hearth_kernels_list_dotprod(const hearth_cpu_features *cpu, hearth_kernel
     (void)cpu;
     return ha_body_list(out, cap);
 }
+
+/* Lists the dot-product tile kernels (none yet: the matmul falls back to
+ * vec_dot per (row, token)); see dispatch.h. Does not block. */
+size_t hearth_gemm_list_dotprod(const hearth_cpu_features *cpu, hearth_gemm_entry *out, size_t cap) {
+    (void)cpu;
+    (void)out;
+    (void)cap;
+    return 0;
+}

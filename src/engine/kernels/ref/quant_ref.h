@@ -64,4 +64,9 @@ void hearth_ref_vec_dot_q8_K_q8_K(int64_t n, float *s, const void *x, const void
 void hearth_ref_vec_dot_iq4_nl_q8_0(int64_t n, float *s, const void *x, const void *y);
 void hearth_ref_vec_dot_iq4_xs_q8_K(int64_t n, float *s, const void *x, const void *y);
 
+/* The reference register-tile kernel of `type` (a loop over its reference
+ * vec_dot, so results equal the per-(row, token) loop), or NULL for a type
+ * the reference cannot compute. Defined in gemm_ref.c. */
+hearth_gemm_fn hearth_ref_gemm_for(uint32_t type);
+
 #endif

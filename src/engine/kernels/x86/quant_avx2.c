@@ -15,9 +15,16 @@ static inline __m256i avx2_dot_u8s8(__m256i acc, __m256i u, __m256i s) {
 
 #define HX_DOT_U8S8(acc, u, s) avx2_dot_u8s8(acc, u, s)
 #include "engine/kernels/x86/quant_x86_body.h"
+#include "engine/kernels/x86/gemm_x86_body.h"
 
 /* Lists the AVX2 kernels; see dispatch.h. Does not block. */
 size_t hearth_kernels_list_avx2(const hearth_cpu_features *cpu, hearth_kernel_entry *out, size_t cap) {
     (void)cpu;
     return hx_body_list(out, cap);
+}
+
+/* Lists the AVX2 tile kernels; see dispatch.h. Does not block. */
+size_t hearth_gemm_list_avx2(const hearth_cpu_features *cpu, hearth_gemm_entry *out, size_t cap) {
+    (void)cpu;
+    return hx_gemm_body_list(out, cap);
 }

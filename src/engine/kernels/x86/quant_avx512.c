@@ -16,7 +16,9 @@ static inline __m256i avx512_dot_u8s8(__m256i acc, __m256i u, __m256i s) {
 }
 
 #define HX_DOT_U8S8(acc, u, s) avx512_dot_u8s8(acc, u, s)
+#define HX_VNNI 1
 #include "engine/kernels/x86/quant_x86_body.h"
+#include "engine/kernels/x86/gemm_x86_body.h"
 
 /* F32 dot with 512-bit FMA; shorter tails go to the 256-bit kernel's loop. */
 static void z_vec_dot_f32(int64_t n, float *s, const void *vx, const void *vy) {
@@ -75,4 +77,11 @@ size_t hearth_kernels_list_avx512(const hearth_cpu_features *cpu, hearth_kernel_
     };
     for (size_t k = 0; k < sizeof extra / sizeof extra[0] && n < cap; k++) out[n++] = extra[k];
     return n;
+}
+
+/* Lists the AVX-512 tile kernels (the shared body's, with VNNI byte dots);
+ * see dispatch.h. Does not block. */
+size_t hearth_gemm_list_avx512(const hearth_cpu_features *cpu, hearth_gemm_entry *out, size_t cap) {
+    (void)cpu;
+    return hx_gemm_body_list(out, cap);
 }

@@ -321,28 +321,39 @@ static inline __m256i hx_blk_iq4_nl(const block_iq4_nl *x, const block_q8_0 *y) 
     return hx_dot_s8s8(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)y->qs));
 }
 
-/* Defines a dot of a symmetric 32-value type with Q8_0: sum over blocks of
- * d_x * d_y * integer dot, 4 blocks per step with one fp16 conversion for
- * their scales and 4 independent accumulators. */
+/* The 4 lane sums of a, b, c, d (exact integer sums). */
+static inline __m128i hx_hsum4_epi32(__m256i a, __m256i b, __m256i c, __m256i d) {
+    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+/* Defines a dot of a symmetric 32-value type with Q8_0. Float order, shared
+ * with the tile kernels of gemm_x86_body.h so that batching never changes a
+ * result: block b's exact integer dot isum is added to accumulator b % 4 as
+ * fma(d_x * d_y, (float)isum, acc), and the result is (acc0 + acc1) +
+ * (acc2 + acc3). 4 blocks per step share one fp16 conversion and one fma. */
 #define HX_DOT_SYM32(name, XT, blk)                                                                        \
     static void name(int64_t n, float *s, const void *vx, const void *vy) {                                \
         const XT *x = vx;                                                                                  \
         const block_q8_0 *y = vy;                                                                          \
         const int64_t nb = n / 32;                                                                         \
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;                          \
+        __m128 acc = _mm_setzero_ps();                                                                     \
         int64_t i = 0;                                                                                     \
         for (; i + 4 <= nb; i += 4) {                                                                      \
             const __m128 d4 =                                                                              \
                 hx_scales4((const uint8_t *)&x[i].d, sizeof *x, (const uint8_t *)&y[i].d, sizeof *y);      \
-            acc0 = _mm256_fmadd_ps(hx_lane(d4, 0), _mm256_cvtepi32_ps(blk(&x[i], &y[i])), acc0);           \
-            acc1 = _mm256_fmadd_ps(hx_lane(d4, 1), _mm256_cvtepi32_ps(blk(&x[i + 1], &y[i + 1])), acc1);   \
-            acc2 = _mm256_fmadd_ps(hx_lane(d4, 2), _mm256_cvtepi32_ps(blk(&x[i + 2], &y[i + 2])), acc2);   \
-            acc3 = _mm256_fmadd_ps(hx_lane(d4, 3), _mm256_cvtepi32_ps(blk(&x[i + 3], &y[i + 3])), acc3);   \
+            const __m128i is = hx_hsum4_epi32(blk(&x[i], &y[i]), blk(&x[i + 1], &y[i + 1]),                \
+                                              blk(&x[i + 2], &y[i + 2]), blk(&x[i + 3], &y[i + 3]));       \
+            acc = _mm_fmadd_ps(d4, _mm_cvtepi32_ps(is), acc);                                              \
         }                                                                                                  \
-        for (; i < nb; i++)                                                                                \
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(hx_h2f(x[i].d) * hx_h2f(y[i].d)),                        \
-                                   _mm256_cvtepi32_ps(blk(&x[i], &y[i])), acc0);                           \
-        *s = hx_hsum_ps(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));              \
+        float a[4];                                                                                        \
+        _mm_storeu_ps(a, acc);                                                                             \
+        for (; i < nb; i++) {                                                                              \
+            const __m128 d = _mm_set_ss(hx_h2f(x[i].d) * hx_h2f(y[i].d));                                  \
+            const __m128 v = _mm_set_ss((float)hx_hsum_epi32(blk(&x[i], &y[i])));                         \
+            a[i & 3] = _mm_cvtss_f32(_mm_fmadd_ss(d, v, _mm_set_ss(a[i & 3])));                            \
+        }                                                                                                  \
+        *s = (a[0] + a[1]) + (a[2] + a[3]);                                                                \
     }
 
 HX_DOT_SYM32(hx_vec_dot_q4_0_q8_0, block_q4_0, hx_blk_q4_0)
