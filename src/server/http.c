@@ -29,6 +29,8 @@
 
 #define SRV_DEFAULT_MAX_BODY (16u * 1024u * 1024u)
 
+static void log_request(hearth_server *s, srv_req *r, bool disconnected);
+
 /* ---- requests ---------------------------------------------------------------------- */
 
 void srv_req_ref(srv_req *r) {
@@ -44,6 +46,9 @@ void srv_req_unref(srv_req *r) {
     int left = --r->refs;
     pthread_mutex_unlock(&r->mu);
     if (left > 0) return;
+    /* logged here, after the scheduler's DONE too, so a cancelled request
+     * reports the tokens it really produced */
+    if (r->srv && r->counted) log_request(r->srv, r, r->disconnected);
     srv_buf_free(&r->body);
     srv_buf_free(&r->text);
     srv_buf_free(&r->out);
@@ -312,9 +317,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         if (s->sched) hearth_sched_cancel(s->sched, id);
         pthread_mutex_unlock(&s->mu);
     }
-    bool disconnected = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && (cancel || !r->responded);
+    r->disconnected = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && (cancel || !r->responded);
     if (!r->responded && r->status == 0) r->status = 499; /* nginx's "client closed request" */
-    log_request(s, r, disconnected);
+    r->counted = true;
     srv_metrics_request(s->metrics, r->status, srv_now() - r->t0);
     pthread_mutex_lock(&s->mu);
     s->n_inflight--;
@@ -791,6 +796,22 @@ hearth_status hearth_server_new(const hearth_server_params *p, hearth_server **o
     return HEARTH_OK;
 }
 
+/* libmicrohttpd's own messages (a peer that reset mid-response, ...) go
+ * to the request log. */
+static void mhd_logger(void *cls, const char *fmt, va_list ap) {
+    hearth_server *s = cls;
+    if (s->p.quiet) return;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) msg[--n] = '\0';
+    FILE *f = s->p.log ? s->p.log : stderr;
+    pthread_mutex_lock(&s->log_mu);
+    fprintf(f, "hearth: http: %s\n", msg);
+    fflush(f);
+    pthread_mutex_unlock(&s->log_mu);
+}
+
 /* Creates, binds and listens on the socket for host:port. Returns the fd
  * or -1 with the error set. */
 static int open_listener(hearth_server *s, bool *v6) {
@@ -852,6 +873,7 @@ hearth_status hearth_server_start(hearth_server *s) {
                                  /* headers and per-connection buffers; bodies go to our own buffer */
                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
                                  MHD_OPTION_END);
     if (!s->daemon) {
         close(fd);

@@ -160,7 +160,8 @@ struct srv_req {
     int refs;
     struct MHD_Connection *conn;     /* NULL once the connection is gone */
     bool suspended;
-    bool counted;                    /* counted in srv->n_inflight */
+    bool counted;                    /* finished with its connection: log it when freed */
+    bool disconnected;
 
     char method[16];
     char path[128];
