@@ -280,6 +280,8 @@ static int g_port;
 static hearth_model *g_model;
 static FILE *g_log;
 
+static void post_expect(const char *path, const char *body, int status, const char *param, const char *what);
+
 /* ---- tests ---------------------------------------------------------------------------------- */
 
 static void test_simple_endpoints(void) {
@@ -535,6 +537,55 @@ static void test_chat(void) {
     ev = sse_events(&r, "tools stream");
     json_decref(ev);
     resp_free(&r);
+}
+
+/* response_format: the answer is a JSON document of the schema, ended as
+ * soon as it is complete. */
+static void test_json_mode(void) {
+    resp r;
+    REQUIRE(http(g_port, "POST", "/v1/chat/completions", NULL,
+                 "{\"messages\":[{\"role\":\"user\",\"content\":\"Is the cat happy?\"}],\"temperature\":0,"
+                 "\"max_tokens\":200,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"a\","
+                 "\"schema\":{\"type\":\"object\",\"properties\":{\"happy\":{\"type\":\"boolean\"}},"
+                 "\"required\":[\"happy\"],\"additionalProperties\":false}}}}",
+                 &r) == 0,
+            "json_schema");
+    json_t *j = body_json(&r);
+    json_t *c0 = json_array_get(json_object_get(j, "choices"), 0);
+    const char *content = json_string_value(json_object_get(json_object_get(c0, "message"), "content"));
+    json_t *doc = content ? json_loads(content, 0, NULL) : NULL;
+    CHECK(r.status == 200 && json_is_boolean(json_object_get(doc, "happy")) && json_object_size(doc) == 1,
+          "schema answer: %s", r.body);
+    const char *fr = json_string_value(json_object_get(c0, "finish_reason"));
+    CHECK(fr && strcmp(fr, "stop") == 0, "finish stop: %s", r.body);
+    json_decref(doc);
+    json_decref(j);
+    resp_free(&r);
+    REQUIRE(http(g_port, "POST", "/v1/chat/completions", NULL,
+                 "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":300,\"temperature\":0,"
+                 "\"stream\":true,\"response_format\":{\"type\":\"json_object\"}}",
+                 &r) == 0,
+            "json_object");
+    json_t *ev = sse_events(&r, "json_object stream");
+    char text[8192] = "";
+    const char *finish = NULL;
+    size_t i;
+    json_t *e;
+    json_array_foreach(ev, i, e) {
+        json_t *ch = json_array_get(json_object_get(e, "choices"), 0);
+        json_t *c = json_object_get(json_object_get(ch, "delta"), "content");
+        if (json_is_string(c)) strncat(text, json_string_value(c), sizeof text - strlen(text) - 1);
+        if (json_is_string(json_object_get(ch, "finish_reason"))) finish = json_string_value(json_object_get(ch, "finish_reason"));
+    }
+    doc = json_loads(text, 0, NULL);
+    CHECK(json_is_object(doc) || (finish && strcmp(finish, "length") == 0), "json_object answer: '%s'", text);
+    json_decref(doc);
+    json_decref(ev);
+    resp_free(&r);
+    post_expect("/v1/chat/completions",
+                "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\","
+                "\"json_schema\":{\"name\":\"a\",\"schema\":{\"type\":\"string\",\"pattern\":\"^a+$\"}}}}",
+                400, "response_format", "unsupported schema keyword");
 }
 
 static void test_embeddings(void) {
@@ -1044,6 +1095,7 @@ int main(void) {
     RUN(test_completions);
     RUN(test_chat);
     RUN(test_embeddings);
+    RUN(test_json_mode);
     RUN(test_bad_input);
     RUN(test_big_body);
     test_simple_endpoints(); /* still healthy, and the metrics now have data */

@@ -17,12 +17,6 @@
 #include "hearth/toolcall.h"
 #include "server/server_internal.h"
 
-/* The constraint and tool-call parsers are built by another part of the
- * tree; until they are linked in, requests that need them are refused. */
-#pragma weak hearth_constraint_new_json
-#pragma weak hearth_constraint_free
-#pragma weak hearth_toolcall_parse
-
 /* Concatenates a content value (string, array of text parts, null) into a
  * string. Returns a new reference, or NULL with rep filled. */
 static json_t *content_text(const json_t *c, size_t mi, srv_reply *rep) {
@@ -220,11 +214,6 @@ static int parse_response_format(srv_req *r, const json_t *body, hearth_constrai
                   "'response_format.type' is '%.40s'; expected text, json_object or json_schema", type);
         return -1;
     }
-    if (!hearth_constraint_new_json) {
-        srv_error(rep, 400, "invalid_request_error", "response_format", "unsupported_parameter",
-                  "'response_format' %s is not available in this build", type);
-        return -1;
-    }
     hearth_status st = hearth_constraint_new_json(r->srv->vocab, schema, c);
     if (st < 0) {
         srv_error(rep, 400, "invalid_request_error", "response_format", "unsupported_schema",
@@ -333,7 +322,7 @@ int api_chat_start(srv_req *r, json_t *body, srv_reply *rep) {
     srv_new_id(s, "chatcmpl", r->resp_id, sizeof r->resp_id);
     r->api = SRV_API_CHAT;
     if (srv_submit(r, &g, rep) < 0) {
-        if (c) hearth_constraint_free(c); /* still ours: submit failed */
+        hearth_constraint_free(c); /* still ours: submit failed */
         return -1;
     }
     return 0;
@@ -373,7 +362,7 @@ static json_t *chat_logprobs(srv_req *r, size_t from, size_t to) {
 static json_t *split_answer(srv_req *r, json_t **calls) {
     *calls = NULL;
     const char *text = r->text.p ? r->text.p : "";
-    if (r->has_tools && hearth_toolcall_parse) {
+    if (r->has_tools) {
         json_t *tc = NULL;
         char *content = NULL;
         if (hearth_toolcall_parse(r->srv->family, text, r->text.len, &tc, &content) == HEARTH_OK) {

@@ -519,7 +519,7 @@ static enum MHD_Result finish_waiting(srv_req *r, struct MHD_Connection *c) {
     if (r->finish == HEARTH_FINISH_ERROR || r->oom) {
         srv_error(&rep, 500, "server_error", NULL, NULL, "generation failed: %s",
                   r->oom ? "out of memory" : r->gen_error);
-    } else if (r->finish == HEARTH_FINISH_CANCELLED) {
+    } else if (r->finish == HEARTH_FINISH_CANCELLED && !r->json_done) {
         srv_error(&rep, 503, "server_error", NULL, "shutting_down", "the request was cancelled (server stopping)");
     } else {
         rep.status = 200;
