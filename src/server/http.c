@@ -30,6 +30,7 @@
 #define SRV_DEFAULT_MAX_BODY (16u * 1024u * 1024u)
 
 static void log_request(hearth_server *s, srv_req *r, bool disconnected);
+static void body_release(srv_req *r);
 
 /* ---- requests ---------------------------------------------------------------------- */
 
@@ -49,7 +50,7 @@ void srv_req_unref(srv_req *r) {
     /* logged here, after the scheduler's DONE too, so a cancelled request
      * reports the tokens it really produced */
     if (r->srv && r->counted) log_request(r->srv, r, r->disconnected);
-    srv_buf_free(&r->body);
+    body_release(r);
     srv_buf_free(&r->text);
     srv_buf_free(&r->out);
     hearth_free(r->toks);
@@ -63,6 +64,14 @@ void srv_req_unref(srv_req *r) {
     srv_reply_clear(&r->emb_error);
     pthread_mutex_destroy(&r->mu);
     hearth_free(r);
+}
+
+/* Frees r's request body and gives its bytes back to the server-wide
+ * budget. */
+static void body_release(srv_req *r) {
+    if (r->body_accounted) atomic_fetch_sub(&r->srv->body_bytes, r->body_accounted);
+    r->body_accounted = 0;
+    srv_buf_free(&r->body);
 }
 
 /* Resumes r's connection if it is suspended (r->mu held). */
@@ -634,13 +643,29 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             /* chunked upload past the limit: keep nothing; a client that
              * keeps sending far beyond it is cut off */
             r->body_too_large = true;
-            srv_buf_free(&r->body);
+            body_release(r);
             return r->body_seen > 2 * s->max_body + (1u << 20) ? MHD_NO : MHD_YES;
+        }
+        if (r->body_over_budget) return MHD_YES;
+        /* all bodies together stay under a budget, so many large uploads at
+         * once cannot exhaust memory */
+        size_t total = atomic_fetch_add(&s->body_bytes, n) + n;
+        r->body_accounted += n;
+        if (total > s->body_budget) {
+            r->body_over_budget = true;
+            body_release(r);
+            return MHD_YES;
         }
         if (srv_buf_add(&r->body, upload_data, n) < 0) return MHD_NO;
         return MHD_YES;
     }
     if (r->responded) return MHD_YES;
+    if (r->body_over_budget) {
+        srv_error(&rep, 503, "server_error", NULL, "server_busy",
+                  "too many large requests are being uploaded at once; retry later");
+        rep.retry_after = 1;
+        return send_reply(r, c, &rep);
+    }
     if (r->body_too_large) {
         srv_error(&rep, 413, "invalid_request_error", NULL, "request_too_large",
                   "the request body exceeds the limit of %zu bytes", s->max_body);
@@ -652,8 +677,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             handle_get(r, &rep);
             return send_reply(r, c, &rep);
         }
-        if (start_post(r, &rep) < 0) return send_reply(r, c, &rep);
-        srv_buf_free(&r->body);
+        int rc = start_post(r, &rep);
+        body_release(r);
+        if (rc < 0) return send_reply(r, c, &rep);
         if (r->stream) return start_stream(r, c);
     }
     pthread_mutex_lock(&r->mu);
@@ -762,6 +788,8 @@ hearth_status hearth_server_new(const hearth_server_params *p, hearth_server **o
     if (s->p.sched.n_parallel < 1) s->p.sched.n_parallel = 1;
     if (s->p.sched.max_queue < 0) s->p.sched.max_queue = 0;
     s->max_body = p->max_body ? p->max_body : SRV_DEFAULT_MAX_BODY;
+    s->body_budget = s->max_body * 4 > ((size_t)64 << 20) ? s->max_body * 4 : ((size_t)64 << 20);
+    atomic_init(&s->body_bytes, 0);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_mutex_init(&s->log_mu, NULL);
@@ -866,6 +894,7 @@ hearth_status hearth_server_start(hearth_server *s) {
     unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (v6) flags |= MHD_USE_IPv6;
     s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
                                  MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                                  MHD_OPTION_THREAD_POOL_SIZE, threads,
                                  MHD_OPTION_CONNECTION_LIMIT, max_conn,
@@ -873,7 +902,6 @@ hearth_status hearth_server_start(hearth_server *s) {
                                  /* headers and per-connection buffers; bodies go to our own buffer */
                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
                                  MHD_OPTION_END);
     if (!s->daemon) {
         close(fd);

@@ -87,6 +87,8 @@ struct hearth_server {
     hearth_server_params p;
     char *host, *model_path, *model_id;
     size_t max_body;
+    size_t body_budget;            /* all buffered request bodies together */
+    atomic_size_t body_bytes;
 
     struct MHD_Daemon *daemon;
     int port;
@@ -167,7 +169,8 @@ struct srv_req {
     char path[128];
     char who[64];                    /* rate-limit identity */
     srv_buf body;
-    bool body_too_large;
+    bool body_too_large, body_over_budget;
+    size_t body_accounted;           /* bytes counted in srv->body_bytes */
     size_t body_seen;
     double t0;
     int status;                      /* HTTP status sent (for the log) */
