@@ -618,13 +618,53 @@ typedef struct piece_ref {
     int32_t id;
 } piece_ref;
 
-static int piece_cmp(const void *a, const void *b) {
-    const piece_ref *x = a, *y = b;
+/* Byte d of a piece, -1 past its end (so a prefix sorts first). */
+static int piece_ch(const piece_ref *r, uint32_t d) { return d < r->len ? r->p[d] : -1; }
+
+static int piece_cmp_from(const piece_ref *x, const piece_ref *y, uint32_t d) {
     uint32_t n = x->len < y->len ? x->len : y->len;
-    int c = memcmp(x->p, y->p, n);
+    int c = n > d ? memcmp(x->p + d, y->p + d, n - d) : 0;
     if (c) return c;
-    if (x->len != y->len) return x->len < y->len ? -1 : 1;
-    return (x->id > y->id) - (x->id < y->id);
+    return (x->len > y->len) - (x->len < y->len);
+}
+
+static void piece_swap(piece_ref *a, size_t i, size_t j) {
+    piece_ref t = a[i];
+    a[i] = a[j];
+    a[j] = t;
+}
+
+/* Sorts pieces bytewise, all sharing their first d bytes: multikey
+ * quicksort (three-way partition on byte d), several times faster than
+ * qsort with memcmp on a 150k vocabulary. Recursion: the equal part goes one
+ * byte deeper (at most a piece length), the smaller side recurses and the
+ * larger loops, so the stack stays shallow. */
+static void piece_sort(piece_ref *a, size_t n, uint32_t d) {
+    while (n > 1) {
+        if (n < 12) {
+            for (size_t i = 1; i < n; i++)
+                for (size_t j = i; j > 0 && piece_cmp_from(&a[j - 1], &a[j], d) > 0; j--) piece_swap(a, j, j - 1);
+            return;
+        }
+        int x = piece_ch(&a[0], d), y = piece_ch(&a[n / 2], d), z = piece_ch(&a[n - 1], d);
+        int pv = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+        size_t lt = 0, i = 0, gt = n;
+        while (i < gt) {
+            int c = piece_ch(&a[i], d);
+            if (c < pv) piece_swap(a, lt++, i++);
+            else if (c > pv) piece_swap(a, i, --gt);
+            else i++;
+        }
+        if (pv >= 0) piece_sort(a + lt, gt - lt, d + 1);
+        if (lt < n - gt) {
+            piece_sort(a, lt, d);
+            a += gt;
+            n -= gt;
+        } else {
+            piece_sort(a + gt, n - gt, d);
+            n = lt;
+        }
+    }
 }
 
 static void trie_free(hc_trie *t) {
@@ -751,7 +791,7 @@ static hearth_status index_vocab(hearth_constraint *c) {
     }
     for (int32_t id = 0, k = 0; id < n; id++)
         if (c->cls[id] == CLS_TRIE) refs[k++] = (piece_ref){c->pbytes + c->poff[id], c->plen[id], id};
-    qsort(refs, n_trie, sizeof(*refs), piece_cmp);
+    piece_sort(refs, n_trie, 0);
     uint32_t counts[513] = {0};
     for (uint32_t i = 0; i < n_trie; i++) {
         nc[i] = plain_chars(refs[i].p, refs[i].len);
