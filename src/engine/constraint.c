@@ -78,6 +78,9 @@ struct hearth_constraint {
     uint16_t *plain_nc;
     uint32_t n_plain;
     uint32_t maxlen;    /* longest piece */
+    uint64_t *plain_bits; /* [n_tok / 64 + 1] all plain tokens */
+    int32_t *eog;       /* end-of-generation ids */
+    uint32_t n_eog;
 };
 
 struct hearth_constraint_state {
@@ -738,6 +741,8 @@ void hearth_constraint_free(hearth_constraint *c) {
     trie_free(&c->rest);
     hearth_free(c->plain);
     hearth_free(c->plain_nc);
+    hearth_free(c->eog);
+    hearth_free(c->plain_bits);
     hearth_free(c);
 }
 
@@ -760,6 +765,7 @@ static hearth_status index_vocab(hearth_constraint *c) {
     for (int32_t id = 0; id < n; id++) {
         if (hearth_vocab_is_eog(v, id)) {
             c->cls[id] = CLS_EOG;
+            c->n_eog++;
             continue;
         }
         hearth_token_type ty = hearth_vocab_token_type(v, id);
@@ -782,6 +788,10 @@ static hearth_status index_vocab(hearth_constraint *c) {
         if ((uint32_t)len > c->maxlen) c->maxlen = (uint32_t)len;
         n_trie++;
     }
+    c->eog = hearth_malloc((c->n_eog ? c->n_eog : 1) * sizeof(int32_t));
+    if (!c->eog) return hearth_error_set(HEARTH_ERR_NOMEM, "constraint vocab");
+    for (int32_t id = 0, k = 0; id < n; id++)
+        if (c->cls[id] == CLS_EOG) c->eog[k++] = id;
     refs = hearth_malloc((n_trie ? n_trie : 1) * sizeof(*refs));
     keep = hearth_malloc(n_trie ? n_trie : 1);
     nc = hearth_malloc((n_trie ? n_trie : 1) * sizeof(int));
@@ -804,7 +814,8 @@ static hearth_status index_vocab(hearth_constraint *c) {
     if ((st = trie_build(&c->full, refs, n_trie, NULL)) || (st = trie_build(&c->rest, refs, n_trie, keep))) goto done;
     c->plain = hearth_malloc((c->n_plain ? c->n_plain : 1) * sizeof(int32_t));
     c->plain_nc = hearth_malloc((c->n_plain ? c->n_plain : 1) * sizeof(uint16_t));
-    if (!c->plain || !c->plain_nc) {
+    c->plain_bits = hearth_calloc((size_t)n / 64 + 1, sizeof(uint64_t));
+    if (!c->plain || !c->plain_nc || !c->plain_bits) {
         st = hearth_error_set(HEARTH_ERR_NOMEM, "constraint vocab");
         goto done;
     }
@@ -819,6 +830,7 @@ static hearth_status index_vocab(hearth_constraint *c) {
             uint32_t at = start[nc[i]]++;
             c->plain[at] = refs[i].id;
             c->plain_nc[at] = (uint16_t)nc[i];
+            c->plain_bits[refs[i].id >> 6] |= 1ull << (refs[i].id & 63);
         }
 done:
     hearth_free(refs);
@@ -940,9 +952,13 @@ void hearth_constraint_apply(hearth_constraint_state *st, float *logits, int32_t
             const hc_node *tn = &g->nodes[top->node];
             if (dk > 0 && tn->kind == HC_STR && top->phase == S_BODY) {
                 uint32_t room = tn->c - top->a;
-                for (uint32_t j = 0; j < c->n_plain && c->plain_nc[j] <= room; j++) {
-                    uint32_t id = (uint32_t)c->plain[j];
-                    st->allowed[id >> 6] |= 1ull << (id & 63);
+                if (c->n_plain && c->plain_nc[c->n_plain - 1] <= room) {
+                    for (int32_t w = 0; w <= c->n_tok / 64; w++) st->allowed[w] |= c->plain_bits[w];
+                } else {
+                    for (uint32_t j = 0; j < c->n_plain && c->plain_nc[j] <= room; j++) {
+                        uint32_t id = (uint32_t)c->plain[j];
+                        st->allowed[id >> 6] |= 1ull << (id & 63);
+                    }
                 }
                 walk(st, &c->rest);
             } else {
@@ -951,15 +967,17 @@ void hearth_constraint_apply(hearth_constraint_state *st, float *logits, int32_t
         }
         eog_ok = tset_complete(g, &st->cur);
     }
-    for (int32_t i = 0; i < n_vocab; i++) {
-        if (i >= c->n_tok) {
-            logits[i] = -INFINITY;
-            continue;
-        }
-        bool ok;
-        if (c->cls[i] == CLS_EOG) ok = eog_ok;
-        else ok = !st->done && (st->allowed[i >> 6] >> (i & 63) & 1);
-        if (!ok) logits[i] = -INFINITY;
+    if (eog_ok)
+        for (uint32_t k = 0; k < c->n_eog; k++) st->allowed[c->eog[k] >> 6] |= 1ull << (c->eog[k] & 63);
+    int32_t n = n_vocab < c->n_tok ? n_vocab : c->n_tok;
+    for (int32_t i = n; i < n_vocab; i++) logits[i] = -INFINITY;
+    /* word at a time: inside strings nearly every word is all ones */
+    for (int32_t w = 0; w * 64 < n; w++) {
+        uint64_t bits = st->allowed[w];
+        if (bits == ~0ull) continue;
+        int32_t lo = w * 64, hi = lo + 64 < n ? lo + 64 : n;
+        for (int32_t i = lo; i < hi; i++)
+            if (!(bits >> (i - lo) & 1)) logits[i] = -INFINITY;
     }
 }
 

@@ -438,7 +438,7 @@ static char *build_content(tc_ctx *cx, size_t skip_lo, size_t skip_hi) {
     const char *s = cx->text;
     char *out = hearth_malloc(cx->len + 1);
     if (!out) return NULL;
-    qsort(cx->cuts, cx->n_cuts, sizeof(cut), cut_cmp);
+    if (cx->n_cuts > 1) qsort(cx->cuts, cx->n_cuts, sizeof(cut), cut_cmp);
     size_t n = 0, i = 0;
     for (size_t k = 0; k <= cx->n_cuts; k++) {
         size_t stop = k < cx->n_cuts ? cx->cuts[k].lo : cx->len;
