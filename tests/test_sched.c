@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "hearth/alloc.h"
+#include "hearth/constraint.h"
 #include "hearth/model.h"
 #include "hearth/sched.h"
 #include "test.h"
@@ -686,6 +687,91 @@ static void test_prompt_cache(const hearth_model *m, const ref_lm *p2) {
     hearth_free(sb);
 }
 
+/* Constrained decoding: the output is a document of the schema, ended by
+ * EOG; an unconstrained neighbour is unaffected; a refused submit leaves
+ * the constraint with the caller. */
+static void test_constraint(const hearth_model *m, const ref_lm *p1) {
+    const char *schema_txt =
+        "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":12},"
+        "\"age\":{\"type\":\"integer\"}},\"required\":[\"name\",\"age\"]}";
+    json_t *schema = json_loads(schema_txt, 0, NULL);
+    REQUIRE(schema);
+    hearth_constraint *con = NULL;
+    hearth_status st = hearth_constraint_new_json(hearth_model_vocab(m), schema, &con);
+    REQUIRE(st == HEARTH_OK, "%s", hearth_error_last());
+    hearth_sched *s = sched_make(m, 2, 512, 0);
+    REQUIRE(s);
+    size_t n;
+    int32_t *ids = tokenize(m, "Once upon a time, the JSON was", &n);
+    coll *a = coll_new(), *b = coll_new();
+    hearth_gen_request qb = greedy_req(p1->prompt, (size_t)p1->n_prompt, p1->n_gen);
+    qb.ignore_eos = true;
+    CHECK(hearth_sched_submit(s, &qb, on_event, b, &b->id) == HEARTH_OK);
+    hearth_gen_request q = greedy_req(ids, n, 400);
+    q.constraint = con;
+    CHECK(hearth_sched_submit(s, &q, on_event, a, &a->id) == HEARTH_OK, "%s", hearth_error_last());
+    CHECK(wait_done(a) && wait_done(b));
+    CHECK(a->done.finish == HEARTH_FINISH_STOP, "finish %d after %d tokens", a->done.finish, a->n_tok);
+    a->text[a->n_text < sizeof a->text ? a->n_text : sizeof a->text - 1] = 0;
+    json_t *doc = json_loads(a->text, 0, NULL);
+    CHECK(doc && json_is_string(json_object_get(doc, "name")) && json_is_integer(json_object_get(doc, "age")),
+          "not a document of the schema: '%s'", a->text);
+    json_decref(doc);
+    CHECK(same_tokens(b->toks, b->n_tok, p1->gen, p1->n_gen), "constrained neighbour changed greedy output");
+    /* refused (queue full: 2 running, no queue): the caller keeps it */
+    hearth_constraint *c2 = NULL;
+    CHECK(hearth_constraint_new_json(hearth_model_vocab(m), schema, &c2) == HEARTH_OK);
+    hearth_gen_request ql = long_req(ids, n);
+    coll *x = coll_new(), *y = coll_new();
+    CHECK(hearth_sched_submit(s, &ql, on_event, x, &x->id) == HEARTH_OK);
+    CHECK(hearth_sched_submit(s, &ql, on_event, y, &y->id) == HEARTH_OK);
+    q.constraint = c2;
+    uint64_t id;
+    CHECK(hearth_sched_submit(s, &q, on_event, a, &id) == HEARTH_ERR_RANGE);
+    hearth_constraint_free(c2);
+    hearth_sched_free(s); /* cancels x and y */
+    CHECK(x->n_done == 1 && y->n_done == 1 && a->n_done == 1);
+    json_decref(schema);
+    hearth_free(ids);
+    free(a);
+    free(b);
+    free(x);
+    free(y);
+}
+
+/* Chunked prefill: a long prompt joining a running stream is evaluated
+ * chunk by chunk while the stream keeps producing a token every step. */
+static void test_chunked_prefill(const hearth_model *m, const ref_lm *p2) {
+    hearth_sched *s = sched_make(m, 2, 1024, 0); /* prefill_chunk 32 */
+    REQUIRE(s);
+    size_t n;
+    int32_t *ids = tokenize(m, prompts[0], &n);
+    coll *a = coll_new(), *b = coll_new();
+    hearth_gen_request qa = long_req(ids, n);
+    CHECK(hearth_sched_submit(s, &qa, on_event, a, &a->id) == HEARTH_OK);
+    CHECK(wait_tokens(a, 3) >= 3);
+    int32_t big[320];
+    for (int i = 0; i < 320; i++) big[i] = i < 100 ? p2->prompt[i] : p2->prompt[1 + (i - 100) % 99];
+    hearth_gen_request qb = greedy_req(big, 320, 8);
+    qb.ignore_eos = true;
+    int before = n_tok_of(a);
+    CHECK(hearth_sched_submit(s, &qb, on_event, b, &b->id) == HEARTH_OK);
+    CHECK(wait_done(b));
+    int during = n_tok_of(a) - before;
+    /* 10 prefill steps plus 8 decode steps, each with a token for a */
+    CHECK(during >= 17, "the stream produced only %d tokens while a 320-token prompt was processed", during);
+    int32_t ref[8];
+    int nref = eval_greedy(m, big, 320, 1024, 8, true, ref);
+    CHECK(same_tokens(b->toks, b->n_tok, ref, nref), "chunked prompt output differs");
+    hearth_sched_cancel(s, a->id);
+    CHECK(wait_done(a));
+    CHECK(a->done.finish == HEARTH_FINISH_CANCELLED);
+    hearth_sched_free(s);
+    free(a);
+    free(b);
+    hearth_free(ids);
+}
+
 /* BERT: embeddings through the scheduler match llama.cpp's; generation is
  * refused. */
 static void test_embed_bert(void) {
@@ -855,6 +941,8 @@ int main(void) {
             test_stop(m, &p1);
             test_prompt_cache(m, &p2);
             test_embed_decoder(m, &p1);
+            test_constraint(m, &p1);
+            test_chunked_prefill(m, &p2);
         }
         test_many(m);
         test_queue_cancel_timeout(m);

@@ -15,18 +15,6 @@
 #include "hearth/alloc.h"
 #include "server/sched_internal.h"
 
-/* The constraint engine is built separately (src/server/constraint*.c);
- * weak references keep the scheduler linkable without it, and a request
- * that carries a constraint is refused when it is absent. A caller that has
- * a constraint object created it with hearth_constraint_new_json, which
- * pulls the implementation into the link. */
-#if defined(__GNUC__) || defined(__clang__)
-#pragma weak hearth_constraint_state_new
-#pragma weak hearth_constraint_state_free
-#pragma weak hearth_constraint_free
-#pragma weak hearth_constraint_apply
-#pragma weak hearth_constraint_accept
-#endif
 
 /* Returns monotonic time in seconds. Never blocks. */
 double hearth_sched_now(void) {
@@ -46,8 +34,8 @@ void hearth_sched_req_free(sched_req *r) {
     hearth_free(r->stop);
     hearth_free(r->stop_len);
     hearth_sampler_free(r->sampler);
-    if (r->cst && hearth_constraint_state_free) hearth_constraint_state_free(r->cst);
-    if (r->constraint && hearth_constraint_free) hearth_constraint_free(r->constraint);
+    hearth_constraint_state_free(r->cst);
+    hearth_constraint_free(r->constraint);
     hearth_free(r->hold);
     hearth_free(r);
 }
@@ -394,9 +382,6 @@ static hearth_status validate(const hearth_sched *s, const hearth_gen_request *r
     if (req->n_logprobs < 0 || req->n_logprobs > SCHED_MAX_TOP)
         return hearth_error_set(HEARTH_ERR_INVALID, "n_logprobs %d is outside 0..%d", req->n_logprobs,
                                 SCHED_MAX_TOP);
-    if (req->constraint && !(hearth_constraint_state_new && hearth_constraint_state_free &&
-                             hearth_constraint_apply && hearth_constraint_accept && hearth_constraint_free))
-        return hearth_error_set(HEARTH_ERR_UNSUPPORTED, "constrained decoding is not built in");
     if (isnan(req->timeout_s)) return hearth_error_set(HEARTH_ERR_INVALID, "timeout is NaN");
     return HEARTH_OK;
 }

@@ -14,11 +14,6 @@
 #include "hearth/alloc.h"
 #include "server/sched_internal.h"
 
-#if defined(__GNUC__) || defined(__clang__)
-#pragma weak hearth_constraint_apply
-#pragma weak hearth_constraint_accept
-#endif
-
 /* Prepares a newly admitted slot: keeps the longest cached prefix of its
  * prompt (but always re-evaluates at least the last prompt token, whose
  * logits start generation) and resets the per-request state. Engine
