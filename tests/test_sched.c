@@ -315,8 +315,33 @@ static void test_greedy_alone(const hearth_model *m, ref_lm *p1, ref_lm *p2) {
 /* 16 concurrent requests with different prompts and parameters: the
  * greedy one still gives the reference tokens, a seeded sampled one gives
  * what it gives alone, prompt logprobs match llama.cpp's logits. */
-static void test_under_load(const hearth_model *m, ref_lm *p1) {
+/* Echoed prompt tokens: all of them, in order, the first without a
+ * logprob, the others the log-softmax of llama.cpp's logits row that
+ * predicted them; the echoed text is the prompt as detokenize renders it. */
+static void check_echo(const hearth_model *m, const coll *c, const ref_lm *r) {
     int nv = hearth_model_hparams(m)->n_vocab;
+    CHECK(c->n_ptok == r->n_prompt && same_tokens(c->ptoks, c->n_ptok, r->prompt, r->n_prompt));
+    CHECK(c->n_ptok > 0 && isnan(c->plp[0]));
+    double worst = 0;
+    for (int i = 1; i < c->n_ptok && i < r->n_prompt; i++) {
+        const float *row = r->logits + (size_t)(i - 1) * nv;
+        double mx = row[0], sum = 0;
+        for (int v = 1; v < nv; v++) mx = row[v] > mx ? row[v] : mx;
+        for (int v = 0; v < nv; v++) sum += exp(row[v] - mx);
+        double want = row[r->prompt[i]] - mx - log(sum);
+        double d = fabs(want - c->plp[i]);
+        if (!(d <= worst)) worst = isnan(d) ? INFINITY : d;
+    }
+    CHECK(worst < 1e-3, "prompt logprobs differ from the reference by %g", worst);
+    char *txt = NULL;
+    size_t tl = 0;
+    hearth_detokenize(hearth_model_vocab(m), r->prompt, (size_t)r->n_prompt, true, false, &txt, &tl);
+    CHECK(txt && c->n_ptext == tl && memcmp(c->ptext, txt, tl) == 0, "echo text '%.*s'", (int)c->n_ptext, c->ptext);
+    hearth_free(txt);
+    CHECK(same_tokens(c->toks, c->n_tok, r->gen, 4));
+}
+
+static void test_under_load(const hearth_model *m, ref_lm *p1, ref_lm *p2) {
     hearth_sched *s = sched_make(m, 8, 256, 16);
     REQUIRE(s);
     size_t n0;
@@ -345,8 +370,10 @@ static void test_under_load(const hearth_model *m, ref_lm *p1) {
             q.ignore_eos = true;
         } else if (i == 1) {
             q = sq;
-        } else if (i == 2) {
-            q = greedy_req(p1->prompt, (size_t)p1->n_prompt, 4);
+        } else if (i == 2 || i == 3) {
+            /* P2's 100 prompt tokens take several echo chunks */
+            const ref_lm *r = i == 2 ? p1 : p2;
+            q = greedy_req(r->prompt, (size_t)r->n_prompt, 4);
             q.prompt_logprobs = true;
             q.n_logprobs = 2;
         } else {
@@ -376,30 +403,8 @@ static void test_under_load(const hearth_model *m, ref_lm *p1) {
     CHECK(same_tokens(c[0]->toks, c[0]->n_tok, p1->gen, p1->n_gen), "greedy under load differs");
     CHECK(same_tokens(c[1]->toks, c[1]->n_tok, alone->toks, alone->n_tok), "seeded sampling under load differs");
     CHECK(alone->n_tok == 40);
-    /* prompt logprobs: first token none, the others the log-softmax of
-     * llama.cpp's logits row that predicted them */
-    CHECK(c[2]->n_ptok == p1->n_prompt && same_tokens(c[2]->ptoks, c[2]->n_ptok, p1->prompt, p1->n_prompt));
-    CHECK(c[2]->n_ptok > 0 && isnan(c[2]->plp[0]));
-    double worst = 0;
-    for (int i = 1; i < c[2]->n_ptok && i < p1->n_prompt; i++) {
-        const float *row = p1->logits + (size_t)(i - 1) * nv;
-        double mx = row[0], sum = 0;
-        for (int v = 1; v < nv; v++) mx = row[v] > mx ? row[v] : mx;
-        for (int v = 0; v < nv; v++) sum += exp(row[v] - mx);
-        double want = row[p1->prompt[i]] - mx - log(sum);
-        double d = fabs(want - c[2]->plp[i]);
-        if (!(d <= worst)) worst = isnan(d) ? INFINITY : d;
-    }
-    CHECK(worst < 1e-3, "prompt logprobs differ from the reference by %g", worst);
-    {
-        /* the echoed text is the prompt as detokenize renders it */
-        char *txt = NULL;
-        size_t tl = 0;
-        hearth_detokenize(hearth_model_vocab(m), p1->prompt, (size_t)p1->n_prompt, true, false, &txt, &tl);
-        CHECK(txt && c[2]->n_ptext == tl && memcmp(c[2]->ptext, txt, tl) == 0, "echo text '%.*s'",
-              (int)c[2]->n_ptext, c[2]->ptext);
-        hearth_free(txt);
-    }
+    check_echo(m, c[2], p1);
+    check_echo(m, c[3], p2);
     CHECK(same_tokens(c[2]->toks, c[2]->n_tok, p1->gen, 4));
     /* the banned token never appears */
     for (int i = 6; i < N; i += 6)
@@ -937,7 +942,7 @@ int main(void) {
         bool ok = load_ref("stories260K.P1", &p1, nv) && load_ref("stories260K.P2", &p2, nv);
         if (ok) {
             test_greedy_alone(m, &p1, &p2);
-            test_under_load(m, &p1);
+            test_under_load(m, &p1, &p2);
             test_stop(m, &p1);
             test_prompt_cache(m, &p2);
             test_embed_decoder(m, &p1);

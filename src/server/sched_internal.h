@@ -26,6 +26,9 @@
 /* Room for one detokenized piece plus a flushed UTF-8 tail (tokenizer.h:
  * a push never needs more than 272 bytes). */
 #define SCHED_PIECE_CAP 320
+/* Prompt tokens per step of a request that wants prompt logprobs (each
+ * needs a full logits row). */
+#define SCHED_ECHO_CHUNK 32
 
 typedef struct sched_req {
     uint64_t id;

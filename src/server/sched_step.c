@@ -21,6 +21,9 @@
 void hearth_sched_slot_start(hearth_sched *s, sched_slot *sl) {
     sched_req *r = sl->req;
     int32_t keep = 0;
+    /* the mirror must describe the KV cache exactly; if it ever does not,
+     * reuse nothing rather than wrong positions */
+    if (hearth_seq_n_past(s->ctx, sl->idx) != sl->n_cache) sl->n_cache = 0;
     /* prompt logprobs need every prompt row, so they bypass the cache */
     if (!r->prompt_logprobs) {
         int32_t n = sl->n_cache < r->n_prompt ? sl->n_cache : r->n_prompt;
@@ -228,6 +231,8 @@ void hearth_sched_step(hearth_sched *s) {
         int32_t k = r->n_prompt - sl->n_done;
         if (k > s->p.prefill_chunk) k = s->p.prefill_chunk;
         if (k > s->p.max_batch - n) k = s->p.max_batch - n;
+        /* every echoed row costs n_vocab floats: keep that buffer small */
+        if (r->prompt_logprobs && k > SCHED_ECHO_CHUNK) k = SCHED_ECHO_CHUNK;
         bool last = sl->n_done + k == r->n_prompt;
         int32_t need = r->prompt_logprobs ? k : (last ? 1 : 0);
         if (rows + need > s->rows_cap && !ensure_rows(s, rows + need)) {
