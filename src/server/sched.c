@@ -111,7 +111,8 @@ static sched_slot *pick_slot(hearth_sched *s, const sched_req *r) {
     return best;
 }
 
-/* Runs one embedding job on the engine thread (mu not held). Decoder
+/* Runs one embedding job on the engine thread (mu not held); the status
+ * and detail go into the job. Blocks while it computes. Decoder
  * models use a dedicated single-sequence context so the slots' caches are
  * untouched; BERT models use the scheduler's own context. */
 static void run_embed(hearth_sched *s, sched_embed_job *j) {
@@ -485,7 +486,8 @@ hearth_status hearth_sched_submit(hearth_sched *s, const hearth_gen_request *req
 }
 
 /* Flags a queued or running request as cancelled; the engine retires it at
- * its next step. Unknown ids are ignored. */
+ * its next step. Unknown ids are ignored. Never blocks beyond the short
+ * mutex. */
 void hearth_sched_cancel(hearth_sched *s, uint64_t id) {
     if (!s || id == 0) return;
     pthread_mutex_lock(&s->mu);

@@ -88,7 +88,8 @@ static int32_t logprobs(const float *row, int32_t nv, int32_t tok, int32_t n_top
 }
 
 /* Emits the echo event of prompt token `pos`; `row` holds the logits that
- * predicted it (NULL for the first token, which nothing predicts). */
+ * predicted it (NULL for the first token, which nothing predicts). Engine
+ * thread; never blocks. */
 static void emit_prompt_token(hearth_sched *s, sched_slot *sl, int32_t pos, const float *row) {
     sched_req *r = sl->req;
     hearth_gen_event ev;
