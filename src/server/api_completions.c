@@ -139,6 +139,20 @@ int api_completions_start(srv_req *r, json_t *body, srv_reply *rep) {
     return srv_submit(r, &g, rep);
 }
 
+/* Returns true when the echoed prompt must drop the leading space of its
+ * first piece: SPM vocabularies prefix the first word of a text prompt with
+ * a space that is not in the prompt, so without this the echo with logprobs
+ * (pieces) would differ from the echo without (the prompt as given). Token
+ * id prompts echo their detokenized text, which keeps the space. Does not
+ * block. */
+static bool echo_strip_lead(srv_req *r) {
+    char piece[512];
+    int n = 0;
+    for (size_t i = 0; i < r->n_prompt_ids && n == 0; i++)
+        n = hearth_token_to_piece(r->srv->vocab, r->prompt_ids[i], piece, sizeof piece, false);
+    return n > 0 && piece[0] == ' ' && r->echo_text && r->echo_text[0] != ' ';
+}
+
 /* The legacy logprobs object for records [from, to) of r->toks (r->mu
  * held). Prompt records are included only with echo. `base` is the offset
  * of r->text in the returned text. */
@@ -146,11 +160,24 @@ static json_t *legacy_logprobs(srv_req *r, size_t from, size_t to, size_t base, 
     const hearth_vocab *v = r->srv->vocab;
     json_t *toks = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
     char piece[512];
+    bool strip = r->echo && echo_strip_lead(r);
     for (size_t i = from; i < to; i++) {
         const srv_tok *t = &r->toks[i];
         if (t->is_prompt && !r->echo) continue;
         size_t raw = 0;
-        json_array_append_new(toks, srv_token_json(v, t->token, piece, sizeof piece, &raw));
+        json_t *tj = srv_token_json(v, t->token, piece, sizeof piece, &raw);
+        if (strip && t->is_prompt && raw > 0) {
+            /* the first piece with bytes: drop its dummy-prefix space */
+            strip = false;
+            json_decref(tj);
+            tj = srv_token_json(v, t->token, piece, sizeof piece, &raw);
+            if (raw > 0 && raw <= sizeof piece && piece[0] == ' ') {
+                json_decref(tj);
+                tj = json_stringn(piece + 1, raw - 1);
+                raw--;
+            }
+        }
+        json_array_append_new(toks, tj);
         json_array_append_new(lps, isnan(t->logprob) ? json_null() : json_real(t->logprob));
         if (isnan(t->logprob)) {
             json_array_append_new(tops, json_null());
@@ -189,9 +216,14 @@ static void echo_prefix(srv_req *r, srv_buf *b) {
     if (!r->echo) return;
     if (r->want_logprobs) {
         char piece[512];
+        bool strip = echo_strip_lead(r);
         for (size_t i = 0; i < r->n_prompt_ids; i++) {
             int n = hearth_token_to_piece(r->srv->vocab, r->prompt_ids[i], piece, sizeof piece, false);
-            if (n > 0 && (size_t)n <= sizeof piece) srv_buf_add(b, piece, (size_t)n);
+            if (n > 0 && (size_t)n <= sizeof piece) {
+                bool cut = strip && piece[0] == ' ';
+                strip = false;
+                srv_buf_add(b, piece + cut, (size_t)n - cut);
+            }
         }
     } else if (r->echo_text) {
         srv_buf_str(b, r->echo_text);
