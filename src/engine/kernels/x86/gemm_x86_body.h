@@ -201,22 +201,19 @@ HX_INLINE void hx_sym_tile(int64_t n, float *s, size_t lds, const void *vx, size
     for (int t = 0; t < 4; t++) yt[t] = (const uint8_t *)vy + (t < nt ? (size_t)t * by : 0);
     const size_t xs = hx_sym_size(k);
     const int64_t nb = n / 32;
-    /* block b goes to phase b % 4: the current block always adds into
-     * a*0, and the phases rotate after it (register renames) */
+    /* block b goes to phase b % 4 */
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     __m256 c0 = a0, c1 = a0, c2 = a0, c3 = a0;
-    for (int64_t b = 0; b < nb; b++) {
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4) {
         hx_sym_block(xr, xs, yt, b, k, nt, &a0, &c0);
-        const __m256 ta = a0, tc = c0;
-        a0 = a1, a1 = a2, a2 = a3, a3 = ta;
-        c0 = c1, c1 = c2, c2 = c3, c3 = tc;
+        hx_sym_block(xr, xs, yt, b + 1, k, nt, &a1, &c1);
+        hx_sym_block(xr, xs, yt, b + 2, k, nt, &a2, &c2);
+        hx_sym_block(xr, xs, yt, b + 3, k, nt, &a3, &c3);
     }
-    /* a0 now holds phase nb % 4: rotate back to phase order */
-    for (int64_t r = 0; r < (4 - nb % 4) % 4; r++) {
-        const __m256 ta = a0, tc = c0;
-        a0 = a1, a1 = a2, a2 = a3, a3 = ta;
-        c0 = c1, c1 = c2, c2 = c3, c3 = tc;
-    }
+    if (b < nb) hx_sym_block(xr, xs, yt, b++, k, nt, &a0, &c0);
+    if (b < nb) hx_sym_block(xr, xs, yt, b++, k, nt, &a1, &c1);
+    if (b < nb) hx_sym_block(xr, xs, yt, b, k, nt, &a2, &c2);
     const __m256 f01 = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
     const __m256 f23 = _mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3));
     hx_store_tile(s, lds, f01, f23, nr, nt);
