@@ -585,6 +585,42 @@ static void test_hostile(void) {
         hearth_constraint_free(c);
         json_decref(s);
     }
+    {
+        /* 24 alternatives that share their first bytes are followed in
+         * parallel (objects) or merged into one literal set (consts): every
+         * one stays reachable */
+        for (int kind = 0; kind < 2; kind++) {
+            json_t *alts = json_array();
+            for (int i = 0; i < 24; i++) {
+                char b[32];
+                snprintf(b, sizeof b, "key%d", i);
+                json_t *cst = json_pack("{s:s}", "const", b);
+                json_array_append_new(alts, kind ? json_pack("{s:s, s:{s:o}, s:[s], s:b}", "type", "object",
+                                                             "properties", "k", cst, "required", "k",
+                                                             "additionalProperties", 0)
+                                                 : cst);
+            }
+            json_t *s = json_pack("{s:o}", "anyOf", alts);
+            hearth_constraint *c = NULL;
+            CHECK(hearth_constraint_new_json(v, s, &c) == HEARTH_OK, "24-way union: %s", hearth_error_last());
+            for (int i = 0; c && i < 24; i++) {
+                char doc[32];
+                snprintf(doc, sizeof doc, kind ? "{\"k\":\"key%d\"}" : "\"key%d\"", i);
+                int32_t *ids = NULL;
+                size_t n = 0;
+                hearth_constraint_state *st = NULL;
+                CHECK(hearth_tokenize(v, doc, strlen(doc), false, false, &ids, &n) == HEARTH_OK, "tokenize");
+                CHECK(hearth_constraint_state_new(c, &st) == HEARTH_OK, "state");
+                int ok = st != NULL;
+                for (size_t k = 0; ok && k < n; k++) ok = hearth_constraint_accept(st, ids[k]) == HEARTH_OK;
+                CHECK(ok && hearth_constraint_complete(st), "alternative %s not reachable", doc);
+                hearth_free(ids);
+                hearth_constraint_state_free(st);
+            }
+            hearth_constraint_free(c);
+            json_decref(s);
+        }
+    }
     /* bad arguments */
     hearth_constraint *c = NULL;
     CHECK(hearth_constraint_new_json(NULL, NULL, &c) == HEARTH_ERR_INVALID, "NULL vocab");

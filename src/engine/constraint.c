@@ -47,9 +47,12 @@ typedef struct hc_thread {
 } hc_thread;
 
 /* A set of threads packed as [header frame (a = depth), frames...]. Threads
- * that do not fit are dropped: the rest stay valid, so masks stay sound. */
-#define TSET_FRAMES 176
-#define TSET_MAX_THREADS 16
+ * that do not fit are dropped: the rest stay valid, so masks stay sound, but
+ * an anyOf with more than TSET_MAX_THREADS alternatives that share a prefix
+ * only offers the first ones. 4 KB per set; a state keeps one per trie
+ * depth (129 for 128-byte pieces: about 0.5 MB). */
+#define TSET_FRAMES 255
+#define TSET_MAX_THREADS 32
 typedef struct hc_tset {
     uint32_t n, used;
     hc_frame buf[TSET_FRAMES];

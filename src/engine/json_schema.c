@@ -705,6 +705,41 @@ static hearth_status flatten_union(hc_grammar *g, uint32_t u, uint32_t *mark, ui
     return HEARTH_OK;
 }
 
+/* Merges the literal-set alternatives of union u into one literal set, so
+ * anyOf/oneOf of consts (what enum-with-descriptions schemas look like)
+ * is one sorted set followed by one thread, not one thread per value. */
+static hearth_status merge_literal_alts(hc_grammar *g, uint32_t u) {
+    uint32_t a0 = g->nodes[u].a, cnt = g->nodes[u].b, n_lit = 0;
+    for (uint32_t i = 0; i < cnt; i++) n_lit += g->nodes[g->alts[a0 + i]].kind == HC_LIT;
+    if (n_lit < 2) return HEARTH_OK;
+    uint32_t id, first = g->n_lits;
+    hearth_status st = new_node(g, HC_LIT, &id);
+    for (uint32_t i = 0; i < cnt && !st; i++) {
+        const hc_node *alt = &g->nodes[g->alts[a0 + i]];
+        if (alt->kind != HC_LIT) continue;
+        st = grow((void **)&g->lits, &g->cap_lits, g->n_lits + alt->b, sizeof(hc_lit));
+        if (st) break;
+        memcpy(&g->lits[g->n_lits], &g->lits[alt->a], alt->b * sizeof(hc_lit));
+        g->n_lits += alt->b;
+    }
+    if (!st) st = sort_lits(g, first);
+    if (st) return st;
+    g->nodes[id].a = first;
+    g->nodes[id].b = g->n_lits - first;
+    /* the union's list becomes: the merged set, then the other alternatives */
+    uint32_t k = 0, merged = 0;
+    for (uint32_t i = 0; i < cnt; i++) {
+        uint32_t alt = g->alts[a0 + i];
+        if (g->nodes[alt].kind == HC_LIT) {
+            if (merged++) continue;
+            alt = id;
+        }
+        g->alts[a0 + k++] = alt;
+    }
+    g->nodes[u].b = k;
+    return HEARTH_OK;
+}
+
 static uint8_t md_add1(uint32_t v) { return v >= HC_MAX_FRAMES ? HC_INF : (uint8_t)(v + 1); }
 
 /* One node's mindepth from its children's current values. */
@@ -784,6 +819,8 @@ hearth_status hc_compile(const json_t *schema, hc_grammar *g) {
         uint32_t n_nodes = g->n_nodes;
         for (uint32_t i = 0; i < n_nodes && !st; i++)
             if (g->nodes[i].kind == HC_UNION) st = flatten_union(g, i, mark, &stack, &stack_cap);
+        for (uint32_t i = 0; i < n_nodes && !st; i++)
+            if (g->nodes[i].kind == HC_UNION) st = merge_literal_alts(g, i);
         hearth_free(mark);
         hearth_free(stack);
         if (st) goto done;
