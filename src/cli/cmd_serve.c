@@ -13,6 +13,10 @@
 #include <string.h>
 #include <time.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include "cli/cli.h"
 #include "hearth/alloc.h"
 #include "hearth/server.h"
@@ -178,6 +182,13 @@ int cmd_serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &set, &old);
     signal(SIGPIPE, SIG_IGN);
 
+#ifdef __GLIBC__
+    /* Request bodies of up to --max-body bytes come and go. glibc raises its
+     * mmap threshold to the size of the first large block freed, after which
+     * such buffers live in the heap and freeing them keeps the memory (tens
+     * of MB held after one big upload); a fixed threshold keeps them mmapped. */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
     hearth_server *srv = NULL;
     hearth_status st = hearth_server_new(&p, &srv);
     if (st == HEARTH_OK) st = hearth_server_start(srv);
