@@ -257,7 +257,7 @@ static hearth_status any_node(cctx *cx, uint32_t *out) {
         return HEARTH_OK;
     }
     hc_grammar *g = cx->g;
-    uint32_t u, map, arr, str, num, lit;
+    uint32_t u = 0, map = 0, arr = 0, str = 0, num = 0, lit = 0;
     hearth_status st;
     if ((st = new_node(g, HC_UNION, &u))) return st;
     cx->any = u;
