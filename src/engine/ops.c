@@ -3,11 +3,18 @@
 #include <string.h>
 
 #include "engine/ops.h"
+#include "engine/kernels/packed.h"
+#include "hearth/alloc.h"
 
 size_t hearth_matmul_scratch_bytes(int64_t n_in, int32_t n_tokens) {
-    /* The widest vec_dot_type is F32: 4 bytes per value. */
-    return (size_t)n_in * 4 * (size_t)(n_tokens > 0 ? n_tokens : 1) + 64;
+    /* The widest vec_dot_type is F32: 4 bytes per value; the packed path
+     * needs two quantized layouts (< 2.5 bytes per value) and alignment. */
+    return (size_t)n_in * 4 * (size_t)(n_tokens > 0 ? n_tokens : 1) + 192;
 }
+
+/* Fewest tokens for which a matmul repacks weights (below, the unpacking
+ * would cost more than the per-token work it saves). */
+#define PACK_MIN_TOKENS 4
 
 typedef struct matmul_task {
     const hearth_weight *w;
@@ -18,13 +25,58 @@ typedef struct matmul_task {
     float *y;
     uint8_t *act;                   /* quantized activations, or NULL for F32 */
     size_t act_row_bytes;
+    const hearth_packed_gemm *pk;   /* packed-tile kernels, or NULL */
+    uint8_t *pact;                  /* activations in pk's layout */
+    size_t pact_row_bytes;
 } matmul_task;
 
 static void quantize_rows(void *arg, int ith, int nth) {
     matmul_task *t = arg;
-    for (int32_t i = ith; i < t->n_tokens; i += nth)
+    for (int32_t i = ith; i < t->n_tokens; i += nth) {
         t->at->from_float(t->x + (size_t)i * t->w->n_in, t->act + (size_t)i * t->act_row_bytes,
                           t->w->n_in);
+        if (t->pk)
+            t->pk->act_convert(t->w->n_in, t->act + (size_t)i * t->act_row_bytes,
+                               t->pact + (size_t)i * t->pact_row_bytes);
+    }
+}
+
+/* Groups of HEARTH_PACK_ROWS rows packed together: the buffer (a few
+ * hundred KB at most for the widest rows) stays in L2 while every token
+ * runs over it, and one token pair's activations stay in L1 across the
+ * groups. */
+#define PACK_GROUPS 4
+
+/* The packed path of dot_rows: each group of rows is repacked once into a
+ * per-thread buffer and used for all tokens. Returns false (nothing done)
+ * when the buffer cannot be allocated. */
+static bool dot_rows_packed(matmul_task *t, int ith, int nth) {
+    const hearth_weight *w = t->w;
+    const hearth_packed_gemm *pk = t->pk;
+    const int64_t units = (w->n_out + HEARTH_PACK_ROWS - 1) / HEARTH_PACK_ROWS;
+    const int64_t per = (units + nth - 1) / nth * HEARTH_PACK_ROWS;
+    const int64_t r0 = per * ith, r1 = r0 + per < w->n_out ? r0 + per : w->n_out;
+    if (r0 >= r1) return true;
+    const size_t gb = (pk->group_bytes(w->n_in) + 63) & ~(size_t)63;
+    uint8_t *buf = hearth_malloc_aligned(gb * PACK_GROUPS, 64);
+    if (!buf) return false;
+    for (int64_t rb = r0; rb < r1; rb += (int64_t)PACK_GROUPS * HEARTH_PACK_ROWS) {
+        int ng = 0, nr[PACK_GROUPS];
+        for (; ng < PACK_GROUPS && rb + (int64_t)ng * HEARTH_PACK_ROWS < r1; ng++) {
+            const int64_t r = rb + (int64_t)ng * HEARTH_PACK_ROWS;
+            nr[ng] = r1 - r < HEARTH_PACK_ROWS ? (int)(r1 - r) : HEARTH_PACK_ROWS;
+            pk->pack(w->n_in, w->data + (size_t)r * w->row_bytes, w->row_bytes, nr[ng], buf + (size_t)ng * gb);
+        }
+        for (int32_t i = 0; i < t->n_tokens; i += HEARTH_PACK_TOKENS) {
+            const int nt = t->n_tokens - i < HEARTH_PACK_TOKENS ? t->n_tokens - i : HEARTH_PACK_TOKENS;
+            for (int g = 0; g < ng; g++)
+                pk->tile(w->n_in, &t->y[(size_t)i * w->n_out + (size_t)rb + (size_t)g * HEARTH_PACK_ROWS],
+                         (size_t)w->n_out, buf + (size_t)g * gb, t->pact + (size_t)i * t->pact_row_bytes,
+                         t->pact_row_bytes, nr[g], nt);
+        }
+    }
+    hearth_free_aligned(buf);
+    return true;
 }
 
 /* Rows are split across threads; within a thread's rows, the loop visits
@@ -43,6 +95,7 @@ static void dot_rows(void *arg, int ith, int nth) {
     int64_t r0 = per * ith, r1 = r0 + per < w->n_out ? r0 + per : w->n_out;
     size_t abytes = t->act ? t->act_row_bytes : (size_t)w->n_in * sizeof(float);
     const uint8_t *act = t->act ? t->act : (const uint8_t *)t->x;
+    if (t->pk && dot_rows_packed(t, ith, nth)) return;
     if (t->n_tokens == 1 || !t->wt->gemm) {
         for (int64_t rb = r0; rb < r1; rb += ROW_BLOCK) {
             int64_t re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
@@ -87,6 +140,16 @@ void hearth_matmul(hearth_threadpool *pool, const hearth_weight *w, const float 
     if (t.wt->vec_dot_type != HEARTH_TYPE_F32) {
         t.act = scratch;
         t.act_row_bytes = hearth_row_size(t.wt->vec_dot_type, w->n_in);
+        /* The packed kernels pay for their repacking from a few tokens on;
+         * their activations go after the quantized rows (scratch has 4
+         * bytes per value; both layouts together take under 2.5). */
+        t.pk = n_tokens >= PACK_MIN_TOKENS ? hearth_packed_gemm_get(w->type) : NULL;
+        if (t.pk) {
+            size_t off = ((size_t)n_tokens * t.act_row_bytes + 63) & ~(size_t)63;
+            off += (size_t)(-(uintptr_t)(t.act + off) & 63);
+            t.pact = t.act + off;
+            t.pact_row_bytes = t.pk->act_bytes(w->n_in);
+        }
         hearth_threadpool_run(pool, quantize_rows, &t);
     }
     hearth_threadpool_run(pool, dot_rows, &t);

@@ -6,6 +6,7 @@
  * build the table of any supported level with hearth_kernels_traits_for().
  */
 #include "engine/kernels/dispatch.h"
+#include "engine/kernels/packed.h"
 
 /* One level and the functions listing its kernels. */
 typedef struct {
@@ -117,4 +118,17 @@ hearth_isa hearth_kernels_level(void) {
 const char *hearth_kernels_isa(void) {
     (void)hearth_type_get(HEARTH_TYPE_F32);
     return selected_name;
+}
+
+/* Returns the packed prefill kernels of `type` for the selected level, or
+ * NULL; see packed.h. The AVX-512 level runs the AVX2 set: its symmetric
+ * vec_dots have the same float statements (gemm_x86_body.h). */
+const hearth_packed_gemm *hearth_packed_gemm_get(uint32_t type) {
+#if defined(__x86_64__)
+    const hearth_isa isa = hearth_kernels_level();
+    if (isa == HEARTH_ISA_AVX2 || isa == HEARTH_ISA_AVX512) return hearth_packed_gemm_avx2(type);
+#else
+    (void)type;
+#endif
+    return NULL;
 }

@@ -1,0 +1,191 @@
+/* gemm_packed_avx2.c - prefill kernels on repacked weight groups (AVX2 +
+ * FMA + F16C; see kernels/packed.h).
+ *
+ * Q4_0: a packed group holds, per 32-value block, the signed weights q - 8
+ * of 8 rows interleaved in 4-byte groups (32 bytes = values 4g..4g+3 of rows
+ * 0..7), then 128 * sum(q - 8) per row (int32 x 8), then the rows' scales
+ * (float x 8): 320 bytes per block. Activations are the Q8_0 quants plus 128
+ * (unsigned 1..255, as maddubs wants its first operand) after the row's nb
+ * block scales as floats. So per block and token the inner work is 8
+ * broadcasts, 8 maddubs and 8 adds for 8 rows:
+ *   sum (a + 128) * w = sum a * w + 128 * sum w,
+ * with 16-bit pair sums of at most 2 * 255 * 8 = 4080, eight of which stay
+ * below 32768, so the block's integer is exact. The float statements are
+ * those of the symmetric vec_dot (quant_x86_body.h): block b goes to
+ * accumulator b % 4 as fma(d_x * d_y, (float)isum, acc), and the result is
+ * (acc0 + acc1) + (acc2 + acc3).
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "engine/kernels/packed.h"
+#include "engine/quant_blocks.h"
+#include "hearth/quant.h"
+
+#define PK_INLINE static inline __attribute__((always_inline))
+#define PK_UNROLL _Pragma("GCC unroll 8")
+
+enum { Q40_BLOCK = 320, Q40_QS = 0, Q40_CORR = 256, Q40_D = 288 };
+
+/* Returns the packed size of 8 rows of n Q4_0 values. Does not block. */
+static size_t q40_group_bytes(int64_t n) { return (size_t)(n / 32) * Q40_BLOCK; }
+
+/* Returns the activation row size for n values. Does not block. */
+static size_t q40_act_bytes(int64_t n) { return (size_t)(n / 32) * (sizeof(float) + 32); }
+
+/* Converts one Q8_0 row: block scales as floats, then quants + 128. */
+static void q40_act_convert(int64_t n, const void *src, void *dst) {
+    const block_q8_0 *y = src;
+    const int64_t nb = n / 32;
+    float *d = dst;
+    uint8_t *q = (uint8_t *)dst + (size_t)nb * sizeof(float);
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    for (int64_t b = 0; b < nb; b++) {
+        d[b] = _cvtsh_ss(y[b].d);
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)y[b].qs);
+        _mm256_storeu_si256((__m256i *)(void *)(q + 32 * b), _mm256_xor_si256(v, bias));
+    }
+}
+
+/* 32 nibbles of a Q4_0 block in element order, minus 8. */
+PK_INLINE __m256i q40_values(const block_q4_0 *x) {
+    const __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)x->qs));
+    const __m256i q = _mm256_and_si256(_mm256_blend_epi32(b, _mm256_srli_epi16(b, 4), 0xF0), _mm256_set1_epi8(0x0F));
+    return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
+}
+
+/* Packs up to 8 Q4_0 rows (see the file comment). Does not block. */
+static void q40_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
+    const int64_t nb = n / 32;
+    uint8_t *dst = vdst;
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i r[8];
+        uint16_t h[8];
+        PK_UNROLL
+        for (int i = 0; i < 8; i++) {
+            if (i < nr) {
+                const block_q4_0 *x = (const block_q4_0 *)(const void *)((const uint8_t *)vx + (size_t)i * bx) + b;
+                r[i] = q40_values(x);
+                h[i] = x->d;
+            } else {
+                r[i] = _mm256_setzero_si256();
+                h[i] = 0;
+            }
+        }
+        /* 8 x 8 transpose of 32-bit groups: out[g] = group g of rows 0..7 */
+        const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+        const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+        const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+        const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+        const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+        const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+        const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+        const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+        __m256i o[8];
+        o[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+        o[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+        o[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+        o[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+        o[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+        o[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+        o[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+        o[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+        uint8_t *p = dst + (size_t)b * Q40_BLOCK;
+        __m256i s16 = _mm256_setzero_si256();
+        PK_UNROLL
+        for (int g = 0; g < 8; g++) {
+            _mm256_store_si256((__m256i *)(void *)(p + Q40_QS + 32 * g), o[g]);
+            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(ones8, o[g]));
+        }
+        const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(s16, ones16), 7);
+        _mm256_store_si256((__m256i *)(void *)(p + Q40_CORR), corr);
+        _mm256_store_ps((float *)(void *)(p + Q40_D), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)h)));
+    }
+}
+
+/* Block b of the tile into accumulators *a (token 0) and *c (token 1). */
+PK_INLINE void q40_block(const uint8_t *pk, const float *d0, const uint8_t *q0, const float *d1, const uint8_t *q1,
+                         int64_t b, int nt, __m256 *a, __m256 *c) {
+    const uint8_t *w = pk + (size_t)b * Q40_BLOCK;
+    const __m256 dx = _mm256_load_ps((const float *)(const void *)(w + Q40_D));
+    /* both tokens' integer sums before their float work, so the weight
+     * loads are shared when the compiler interleaves them */
+    __m256i i0, i1 = _mm256_setzero_si256();
+    {
+        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+        PK_UNROLL
+        for (int g = 0; g < 8; g++) {
+            const __m256i wg = _mm256_load_si256((const __m256i *)(const void *)(w + 32 * g));
+            int32_t a0;
+            memcpy(&a0, q0 + 32 * b + 4 * g, 4);
+            const __m256i p0 = _mm256_maddubs_epi16(_mm256_set1_epi32(a0), wg);
+            s0 = g == 0 ? p0 : _mm256_add_epi16(s0, p0);
+            if (nt > 1) {
+                int32_t a1;
+                memcpy(&a1, q1 + 32 * b + 4 * g, 4);
+                const __m256i p1 = _mm256_maddubs_epi16(_mm256_set1_epi32(a1), wg);
+                s1 = g == 0 ? p1 : _mm256_add_epi16(s1, p1);
+            }
+        }
+        const __m256i ones = _mm256_set1_epi16(1);
+        const __m256i corr = _mm256_load_si256((const __m256i *)(const void *)(w + Q40_CORR));
+        i0 = _mm256_sub_epi32(_mm256_madd_epi16(s0, ones), corr);
+        if (nt > 1) i1 = _mm256_sub_epi32(_mm256_madd_epi16(s1, ones), corr);
+    }
+    *a = _mm256_fmadd_ps(_mm256_mul_ps(dx, _mm256_broadcast_ss(d0 + b)), _mm256_cvtepi32_ps(i0), *a);
+    if (nt > 1) *c = _mm256_fmadd_ps(_mm256_mul_ps(dx, _mm256_broadcast_ss(d1 + b)), _mm256_cvtepi32_ps(i1), *c);
+}
+
+/* Stores the 8-row result vector f of one token to s (first nr rows). */
+PK_INLINE void pk_store(float *s, __m256 f, int nr) {
+    if (nr == 8) {
+        _mm256_storeu_ps(s, f);
+        return;
+    }
+    float v[8];
+    _mm256_storeu_ps(v, f);
+    memcpy(s, v, (size_t)nr * sizeof(float));
+}
+
+/* A Q4_0 tile of 8 rows and nt (1 or 2, compile-time) tokens. */
+PK_INLINE void q40_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, const uint8_t *act, size_t ab, int nr,
+                           int nt) {
+    const int64_t nb = n / 32;
+    const uint8_t *act1 = act + (nt > 1 ? ab : 0);
+    const float *d0 = (const float *)(const void *)act, *d1 = (const float *)(const void *)act1;
+    const uint8_t *q0 = act + (size_t)nb * sizeof(float), *q1 = act1 + (size_t)nb * sizeof(float);
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4) {
+        q40_block(pk, d0, q0, d1, q1, b, nt, &a0, &c0);
+        q40_block(pk, d0, q0, d1, q1, b + 1, nt, &a1, &c1);
+        q40_block(pk, d0, q0, d1, q1, b + 2, nt, &a2, &c2);
+        q40_block(pk, d0, q0, d1, q1, b + 3, nt, &a3, &c3);
+    }
+    if (b < nb) q40_block(pk, d0, q0, d1, q1, b++, nt, &a0, &c0);
+    if (b < nb) q40_block(pk, d0, q0, d1, q1, b++, nt, &a1, &c1);
+    if (b < nb) q40_block(pk, d0, q0, d1, q1, b, nt, &a2, &c2);
+    pk_store(s, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)), nr);
+    if (nt > 1) pk_store(s + lds, _mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3)), nr);
+}
+
+/* The Q4_0 tile kernel; see packed.h. Does not block. */
+static void q40_tile(int64_t n, float *s, size_t lds, const void *packed, const void *act, size_t ab, int nr,
+                     int nt) {
+    if (nt > 1)
+        q40_tile_nt(n, s, lds, packed, act, ab, nr, 2);
+    else
+        q40_tile_nt(n, s, lds, packed, act, ab, nr, 1);
+}
+
+static const hearth_packed_gemm q40_kernels = {q40_group_bytes, q40_pack, q40_act_bytes, q40_act_convert,
+                                               q40_tile};
+
+/* Returns the AVX2 packed kernels of `type`, or NULL. Does not block. */
+const hearth_packed_gemm *hearth_packed_gemm_avx2(uint32_t type) {
+    switch (type) {
+    case HEARTH_TYPE_Q4_0: return &q40_kernels;
+    default: return NULL;
+    }
+}
