@@ -117,4 +117,12 @@ void cli_print_escaped(FILE *f, const char *s, size_t len, size_t max);
 /* Monotonic seconds. */
 double cli_now(void);
 
+/* Tokenizes `text` as a prompt (BOS/CLS as the vocab says, special tokens not
+ * parsed) for a context of *n_ctx positions (0: exactly the prompt's length,
+ * written back). Prints the error and returns CLI_FAIL when the text has no
+ * tokens or does not fit; on success *ids (hearth_malloc) holds *n_ids ids.
+ * `what` names the text in messages ("prompt", "text"). */
+int cli_tokenize_prompt(const char *cmd, const struct hearth_model *m, const char *text, size_t len,
+                        const char *what, int32_t *n_ctx, int32_t **ids, size_t *n_ids);
+
 #endif

@@ -295,3 +295,31 @@ double cli_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+
+int cli_tokenize_prompt(const char *cmd, const struct hearth_model *m, const char *text, size_t len,
+                        const char *what, int32_t *n_ctx, int32_t **ids, size_t *n_ids) {
+    *ids = NULL;
+    *n_ids = 0;
+    hearth_status st = hearth_tokenize(hearth_model_vocab(m), text, len, true, false, ids, n_ids);
+    if (st < 0) return cli_status_error(cmd, st);
+    int rc = CLI_OK;
+    if (*n_ids == 0) {
+        cli_error(cmd, "the %s has no tokens", what);
+        rc = CLI_FAIL;
+    } else if (*n_ids > (size_t)(1 << 24)) {
+        cli_error(cmd, "the %s has %zu tokens, too many", what, *n_ids);
+        rc = CLI_FAIL;
+    } else {
+        if (*n_ctx == 0) *n_ctx = (int32_t)*n_ids;
+        if ((size_t)*n_ctx < *n_ids) {
+            cli_error(cmd, "the %s has %zu tokens but the context only %d (raise -c)", what, *n_ids, (int)*n_ctx);
+            rc = CLI_FAIL;
+        }
+    }
+    if (rc != CLI_OK) {
+        hearth_free(*ids);
+        *ids = NULL;
+        *n_ids = 0;
+    }
+    return rc;
+}

@@ -71,28 +71,8 @@ int cmd_embed(int argc, char **argv) {
     float *emb = NULL;
     if ((rc = cli_load_model(a.cmd, model, &m, NULL)) != CLI_OK) goto done;
     const hearth_hparams *hp = hearth_model_hparams(m);
-    hearth_status st = hearth_tokenize(hearth_model_vocab(m), text, len, true, false, &ids, &n_ids);
-    if (st < 0) {
-        rc = cli_status_error(a.cmd, st);
-        goto done;
-    }
-    if (n_ids == 0) {
-        cli_error(a.cmd, "the text has no tokens");
-        rc = CLI_FAIL;
-        goto done;
-    }
-    if (n_ids > (size_t)(1 << 24)) {
-        cli_error(a.cmd, "the text has %zu tokens, too many", n_ids);
-        rc = CLI_FAIL;
-        goto done;
-    }
-    if (n_ctx == 0) n_ctx = (int32_t)n_ids;
-    if ((size_t)n_ctx < n_ids) {
-        cli_error(a.cmd, "the text has %zu tokens but the context only %d (raise -c)", n_ids, (int)n_ctx);
-        rc = CLI_FAIL;
-        goto done;
-    }
-    st = hearth_context_new(m, n_ctx, n_threads, &c);
+    if ((rc = cli_tokenize_prompt(a.cmd, m, text, len, "text", &n_ctx, &ids, &n_ids)) != CLI_OK) goto done;
+    hearth_status st = hearth_context_new(m, n_ctx, n_threads, &c);
     if (st < 0) {
         rc = cli_status_error(a.cmd, st);
         goto done;

@@ -97,28 +97,8 @@ int cmd_logits(int argc, char **argv) {
         rc = CLI_FAIL;
         goto done;
     }
-    hearth_status st = hearth_tokenize(hearth_model_vocab(m), text, len, true, false, &ids, &n_ids);
-    if (st < 0) {
-        rc = cli_status_error(a.cmd, st);
-        goto done;
-    }
-    if (n_ids == 0) {
-        cli_error(a.cmd, "the prompt has no tokens");
-        rc = CLI_FAIL;
-        goto done;
-    }
-    if (n_ids > (size_t)(1 << 24)) {
-        cli_error(a.cmd, "the prompt has %zu tokens, too many", n_ids);
-        rc = CLI_FAIL;
-        goto done;
-    }
-    if (n_ctx == 0) n_ctx = (int32_t)n_ids;
-    if ((size_t)n_ctx < n_ids) {
-        cli_error(a.cmd, "the prompt has %zu tokens but the context only %d (raise -c)", n_ids, (int)n_ctx);
-        rc = CLI_FAIL;
-        goto done;
-    }
-    st = hearth_context_new(m, n_ctx, n_threads, &c);
+    if ((rc = cli_tokenize_prompt(a.cmd, m, text, len, "prompt", &n_ctx, &ids, &n_ids)) != CLI_OK) goto done;
+    hearth_status st = hearth_context_new(m, n_ctx, n_threads, &c);
     if (st < 0) {
         rc = cli_status_error(a.cmd, st);
         goto done;
