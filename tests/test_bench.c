@@ -19,7 +19,15 @@
 
 static const char *g_bin;
 
-static void run_args(result *r, const char *const *args) { run_bin(g_bin, r, args); }
+/* Runs `hearth bench args...` (NULL-terminated). */
+static void run_args(result *r, const char *const *args) {
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = "bench";
+    for (int i = 0; args[i] && n < 63; i++) argv[n++] = args[i];
+    argv[n] = NULL;
+    run_bin(g_bin, r, argv);
+}
 
 #define RUN(r, ...) run_args((r), (const char *const[]){__VA_ARGS__, NULL})
 
