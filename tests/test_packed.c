@@ -1,7 +1,7 @@
 /* test_packed.c - the packed prefill kernels (kernels/packed.h) and the
  * matmul that uses them.
  *
- * (1) Every tile shape (1..8 rows, 1..2 tokens) over several row lengths
+ * (1) Every tile shape (1..8 rows, 1..HEARTH_PACK_TOKENS tokens) over several row lengths
  * gives bit for bit the selected level's vec_dot of each (row, token), and
  * nothing outside the tile is written. (2) hearth_matmul over many tokens
  * (packed path, 1 and 2 threads, row counts that leave partial groups)
@@ -17,6 +17,8 @@
 #include "hearth/quant.h"
 #include "hearth/threadpool.h"
 #include "test.h"
+
+enum { NT = HEARTH_PACK_TOKENS };
 
 static uint64_t seed = 0x9e3779b97f4a7c15ULL;
 
@@ -57,29 +59,29 @@ static void check_tiles(uint32_t t, const hearth_packed_gemm *pk) {
         const int64_t n = blocks[bi] * tr->block_size;
         const size_t xrow = hearth_row_size(t, n), yrow = hearth_row_size(tr->vec_dot_type, n);
         const size_t ab = pk->act_bytes(n);
-        uint8_t *x = malloc(8 * xrow), *y = malloc(2 * yrow), *pa = malloc(2 * ab + 64);
+        uint8_t *x = malloc(8 * xrow), *y = malloc(NT * yrow), *pa = malloc(NT * ab + 64);
         uint8_t *buf = hearth_malloc_aligned(pk->group_bytes(n) + 64, 64);
         float *f = malloc((size_t)n * sizeof(float));
         REQUIRE(x && y && pa && buf && f);
         for (int mode = 0; mode < 2; mode++) {
             fill_weights(t, x, n, 8, mode);
-            for (int k = 0; k < 2; k++) {
+            for (int k = 0; k < NT; k++) {
                 for (int64_t i = 0; i < n; i++) f[i] = rndf() * (mode ? 100.0f : 1.0f);
                 at->from_float(f, y + (size_t)k * yrow, n);
                 pk->act_convert(n, y + (size_t)k * yrow, pa + (size_t)k * ab);
             }
-            float want[2][8];
-            for (int k = 0; k < 2; k++)
+            float want[NT][8];
+            for (int k = 0; k < NT; k++)
                 for (int r = 0; r < 8; r++) tr->vec_dot(n, &want[k][r], x + (size_t)r * xrow, y + (size_t)k * yrow);
             for (int nr = 1; nr <= 8; nr++) {
                 pk->pack(n, x, xrow, nr, buf);
-                for (int nt = 1; nt <= 2; nt++) {
+                for (int nt = 1; nt <= NT; nt++) {
                     const size_t lds = 11;
-                    float out[2 * 11];
-                    for (int i = 0; i < 22; i++) out[i] = -12345.0f;
+                    float out[NT * 11];
+                    for (int i = 0; i < NT * 11; i++) out[i] = -12345.0f;
                     pk->tile(n, out, lds, buf, pa, ab, nr, nt);
                     tiles++;
-                    for (int k = 0; k < 2; k++)
+                    for (int k = 0; k < NT; k++)
                         for (int r = 0; r < 11; r++) {
                             const float v = out[(size_t)k * lds + (size_t)r];
                             if (k < nt && r < nr)

@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #define HEARTH_PACK_ROWS 8 /* rows per packed group */
-#define HEARTH_PACK_TOKENS 2 /* most tokens per tile call */
+#define HEARTH_PACK_TOKENS 4 /* most tokens per tile call */
 
 typedef struct hearth_packed_gemm {
     /* Bytes of one packed group of HEARTH_PACK_ROWS rows of n values. */

@@ -104,37 +104,31 @@ static void q40_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
     }
 }
 
-/* Block b of the tile into accumulators *a (token 0) and *c (token 1). */
-PK_INLINE void q40_block(const uint8_t *pk, const float *d0, const uint8_t *q0, const float *d1, const uint8_t *q1,
-                         int64_t b, int nt, __m256 *a, __m256 *c) {
+/* Block b of the tile for nt tokens (compile-time): acc[t] += d_x d_y isum
+ * for each token t. */
+PK_INLINE void q40_block(const uint8_t *pk, const float *const d[HEARTH_PACK_TOKENS],
+                         const uint8_t *const q[HEARTH_PACK_TOKENS], int64_t b, int nt, __m256 *acc[HEARTH_PACK_TOKENS]) {
     const uint8_t *w = pk + (size_t)b * Q40_BLOCK;
-    const __m256 dx = _mm256_load_ps((const float *)(const void *)(w + Q40_D));
-    /* both tokens' integer sums before their float work, so the weight
-     * loads are shared when the compiler interleaves them */
-    __m256i i0, i1 = _mm256_setzero_si256();
-    {
-        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+    __m256i s[HEARTH_PACK_TOKENS];
+    PK_UNROLL
+    for (int g = 0; g < 8; g++) {
+        const __m256i wg = _mm256_load_si256((const __m256i *)(const void *)(w + 32 * g));
         PK_UNROLL
-        for (int g = 0; g < 8; g++) {
-            const __m256i wg = _mm256_load_si256((const __m256i *)(const void *)(w + 32 * g));
-            int32_t a0;
-            memcpy(&a0, q0 + 32 * b + 4 * g, 4);
-            const __m256i p0 = _mm256_maddubs_epi16(_mm256_set1_epi32(a0), wg);
-            s0 = g == 0 ? p0 : _mm256_add_epi16(s0, p0);
-            if (nt > 1) {
-                int32_t a1;
-                memcpy(&a1, q1 + 32 * b + 4 * g, 4);
-                const __m256i p1 = _mm256_maddubs_epi16(_mm256_set1_epi32(a1), wg);
-                s1 = g == 0 ? p1 : _mm256_add_epi16(s1, p1);
-            }
+        for (int t = 0; t < nt; t++) {
+            int32_t a;
+            memcpy(&a, q[t] + 32 * b + 4 * g, 4);
+            const __m256i p = _mm256_maddubs_epi16(_mm256_set1_epi32(a), wg);
+            s[t] = g == 0 ? p : _mm256_add_epi16(s[t], p);
         }
-        const __m256i ones = _mm256_set1_epi16(1);
-        const __m256i corr = _mm256_load_si256((const __m256i *)(const void *)(w + Q40_CORR));
-        i0 = _mm256_sub_epi32(_mm256_madd_epi16(s0, ones), corr);
-        if (nt > 1) i1 = _mm256_sub_epi32(_mm256_madd_epi16(s1, ones), corr);
     }
-    *a = _mm256_fmadd_ps(_mm256_mul_ps(dx, _mm256_broadcast_ss(d0 + b)), _mm256_cvtepi32_ps(i0), *a);
-    if (nt > 1) *c = _mm256_fmadd_ps(_mm256_mul_ps(dx, _mm256_broadcast_ss(d1 + b)), _mm256_cvtepi32_ps(i1), *c);
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i corr = _mm256_load_si256((const __m256i *)(const void *)(w + Q40_CORR));
+    const __m256 dx = _mm256_load_ps((const float *)(const void *)(w + Q40_D));
+    PK_UNROLL
+    for (int t = 0; t < nt; t++) {
+        const __m256i i = _mm256_sub_epi32(_mm256_madd_epi16(s[t], ones), corr);
+        *acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dx, _mm256_broadcast_ss(d[t] + b)), _mm256_cvtepi32_ps(i), *acc[t]);
+    }
 }
 
 /* Stores the 8-row result vector f of one token to s (first nr rows). */
@@ -148,35 +142,55 @@ PK_INLINE void pk_store(float *s, __m256 f, int nr) {
     memcpy(s, v, (size_t)nr * sizeof(float));
 }
 
-/* A Q4_0 tile of 8 rows and nt (1 or 2, compile-time) tokens. */
+/* A Q4_0 tile of 8 rows and nt (compile-time) tokens. */
 PK_INLINE void q40_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, const uint8_t *act, size_t ab, int nr,
                            int nt) {
     const int64_t nb = n / 32;
-    const uint8_t *act1 = act + (nt > 1 ? ab : 0);
-    const float *d0 = (const float *)(const void *)act, *d1 = (const float *)(const void *)act1;
-    const uint8_t *q0 = act + (size_t)nb * sizeof(float), *q1 = act1 + (size_t)nb * sizeof(float);
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+    const float *d[HEARTH_PACK_TOKENS];
+    const uint8_t *q[HEARTH_PACK_TOKENS];
+    PK_UNROLL
+    for (int t = 0; t < HEARTH_PACK_TOKENS; t++) {
+        const uint8_t *a = act + (t < nt ? (size_t)t * ab : 0);
+        d[t] = (const float *)(const void *)a;
+        q[t] = a + (size_t)nb * sizeof(float);
+    }
+    __m256 acc[4][HEARTH_PACK_TOKENS]; /* [phase][token] */
+    PK_UNROLL
+    for (int p = 0; p < 4; p++)
+        PK_UNROLL
+        for (int t = 0; t < HEARTH_PACK_TOKENS; t++) acc[p][t] = _mm256_setzero_ps();
+    __m256 *ap[4][HEARTH_PACK_TOKENS];
+    PK_UNROLL
+    for (int p = 0; p < 4; p++)
+        PK_UNROLL
+        for (int t = 0; t < HEARTH_PACK_TOKENS; t++) ap[p][t] = &acc[p][t];
     int64_t b = 0;
     for (; b + 4 <= nb; b += 4) {
-        q40_block(pk, d0, q0, d1, q1, b, nt, &a0, &c0);
-        q40_block(pk, d0, q0, d1, q1, b + 1, nt, &a1, &c1);
-        q40_block(pk, d0, q0, d1, q1, b + 2, nt, &a2, &c2);
-        q40_block(pk, d0, q0, d1, q1, b + 3, nt, &a3, &c3);
+        q40_block(pk, d, q, b, nt, ap[0]);
+        q40_block(pk, d, q, b + 1, nt, ap[1]);
+        q40_block(pk, d, q, b + 2, nt, ap[2]);
+        q40_block(pk, d, q, b + 3, nt, ap[3]);
     }
-    if (b < nb) q40_block(pk, d0, q0, d1, q1, b++, nt, &a0, &c0);
-    if (b < nb) q40_block(pk, d0, q0, d1, q1, b++, nt, &a1, &c1);
-    if (b < nb) q40_block(pk, d0, q0, d1, q1, b, nt, &a2, &c2);
-    pk_store(s, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)), nr);
-    if (nt > 1) pk_store(s + lds, _mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3)), nr);
+    if (b < nb) q40_block(pk, d, q, b++, nt, ap[0]);
+    if (b < nb) q40_block(pk, d, q, b++, nt, ap[1]);
+    if (b < nb) q40_block(pk, d, q, b, nt, ap[2]);
+    PK_UNROLL
+    for (int t = 0; t < nt; t++)
+        pk_store(s + (size_t)t * lds, _mm256_add_ps(_mm256_add_ps(acc[0][t], acc[1][t]), _mm256_add_ps(acc[2][t], acc[3][t])),
+                 nr);
 }
 
 /* The Q4_0 tile kernel; see packed.h. Does not block. */
 static void q40_tile(int64_t n, float *s, size_t lds, const void *packed, const void *act, size_t ab, int nr,
                      int nt) {
-    if (nt > 1)
-        q40_tile_nt(n, s, lds, packed, act, ab, nr, 2);
-    else
-        q40_tile_nt(n, s, lds, packed, act, ab, nr, 1);
+    switch (nt) {
+    case 1: q40_tile_nt(n, s, lds, packed, act, ab, nr, 1); break;
+#if HEARTH_PACK_TOKENS > 2
+    case 2: q40_tile_nt(n, s, lds, packed, act, ab, nr, 2); break;
+    case 3: q40_tile_nt(n, s, lds, packed, act, ab, nr, 3); break;
+#endif
+    default: q40_tile_nt(n, s, lds, packed, act, ab, nr, HEARTH_PACK_TOKENS); break;
+    }
 }
 
 static const hearth_packed_gemm q40_kernels = {q40_group_bytes, q40_pack, q40_act_bytes, q40_act_convert,
