@@ -18,7 +18,8 @@
 # Env: HEARTH (default build/hearth), LOADGEN (default build/bench_loadgen),
 # HEARTH_TEST_DATA (default ../shared), MODEL_1B (default
 # bench/models/tinyllama-1.1b-q4_0.gguf, built by make_models.sh when
-# missing), REPS, N_SHORT (requests per point in (a), default 400).
+# missing), REPS, N_SHORT (requests per point in (a), default 400), ONLY
+# (the sections to run, default "a b d").
 set -eu
 repo=$(cd "$(dirname "$0")/.." && pwd)
 data=${HEARTH_TEST_DATA:-$repo/../shared}
@@ -29,6 +30,11 @@ big=${MODEL_1B:-$repo/bench/models/tinyllama-1.1b-q4_0.gguf}
 reps=${REPS:-3}
 n_short=${N_SHORT:-400}
 out=${OUT:-$repo/bench/models/server-results.jsonl}
+only=${ONLY:-a b d}
+want() { case " $only " in *" $1 "*) return 0 ;; esac; return 1; }
+rps_1=-; rps_8=-; rps_32=-; lat_1=-; lat_8=-; lat_32=-
+tps_1=-; tps_4=-; tps_16=-; t50_1=-; t50_4=-; t50_16=-; t99_1=-; t99_4=-; t99_16=-
+cold_m=-; warm_m=-; ptok=-; cached=-; eng=
 
 for f in "$hearth" "$loadgen"; do
   [ -x "$f" ] || { echo "server.sh: $f missing (cmake --build build --target hearth bench_loadgen)" >&2; exit 1; }
@@ -80,6 +86,7 @@ best() {
   echo "$bestl"
 }
 
+if want a; then
 echo "== (a) short chat requests: stories260K, -t 1, 8 tokens each (best of $reps)"
 start "$small" -t 1 --parallel 32 --max-queue 64
 for c in 1 8 32; do
@@ -87,7 +94,9 @@ for c in 1 8 32; do
   eval "rps_$c=$(echo "$l" | field req_per_s); lat_$c=$(echo "$l" | field latency_p50_ms)"
 done
 stop
+fi
 
+if want b; then
 echo "== (b, c) 1.1B Q4_0, -t 2, 64-token streamed answers"
 eng=$("$hearth" bench -m "$big" -p 16 -n 64 -t 2 -r 2 --json 2>/dev/null | sed -n 's/.*"test":"tg64".*"avg_ts":\([0-9.]*\).*/\1/p')
 reps_a=$reps
@@ -99,7 +108,9 @@ for c in 1 4 16; do
 done
 stop
 reps=$reps_a
+fi
 
+if want d; then
 echo "== (d) TTFT with a ~500-token system prompt, cold vs prompt cache"
 words="the little girl named Lily loved to play in the garden with her brown dog and her friends from school"
 : >"$tmp/system"
@@ -125,6 +136,7 @@ done
 stop
 med() { echo "$@" | tr ' ' '\n' | sed '/^$/d' | sort -n | sed -n 2p; }
 cold_m=$(med $cold); warm_m=$(med $warm)
+fi
 
 echo
 echo "| benchmark | 1 | 8 | 32 |"
