@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "engine/kernels/attn.h"
 #include "engine/model_internal.h"
 #include "hearth/alloc.h"
 
@@ -89,8 +90,7 @@ static void attention_rows(void *arg, int ith, int nth) {
     size_t kvd = (size_t)nkv * hd, qd = (size_t)nh * hd;
     float *sc = c->scores + (size_t)ith * c->n_ctx;
     float scale = 1.0f / sqrtf((float)hd);
-    /* q.k through the F32 dot kernel: SIMD where the CPU has it. */
-    hearth_vec_dot_fn dot = hearth_type_get(HEARTH_TYPE_F32)->vec_dot;
+    hearth_attn_fn attn = hearth_attn_kernel();
     int64_t total = (int64_t)ub->n * nh;
     for (int64_t job = ith; job < total; job += nth) {
         int32_t i = (int32_t)(job / nh), h = (int32_t)(job % nh);
@@ -98,29 +98,9 @@ static void attention_rows(void *arg, int ith, int nth) {
         int32_t seq = t->causal ? ub->seq[i] : 0;
         const float *kc = hearth_kv_row(c, c->k_cache, t->layer, seq, 0) + (size_t)kvh * hd;
         const float *vc = hearth_kv_row(c, c->v_cache, t->layer, seq, 0) + (size_t)kvh * hd;
-        const float *q = c->q + (size_t)i * qd + (size_t)h * hd;
         int32_t n_keys = t->causal ? ub->pos[i] + 1 : ub->n;
-        float max = -INFINITY;
-        for (int32_t j = 0; j < n_keys; j++) {
-            float s;
-            dot(hd, &s, kc + (size_t)j * kvd, q);
-            s *= scale;
-            sc[j] = s;
-            if (s > max) max = s;
-        }
-        double sum = 0.0;
-        for (int32_t j = 0; j < n_keys; j++) {
-            sc[j] = expf(sc[j] - max);
-            sum += sc[j];
-        }
-        float inv = (float)(1.0 / sum);
-        float *o = c->att + (size_t)i * qd + (size_t)h * hd;
-        memset(o, 0, (size_t)hd * sizeof *o);
-        for (int32_t j = 0; j < n_keys; j++) {
-            const float *v = vc + (size_t)j * kvd;
-            float p = sc[j] * inv;
-            for (int32_t e = 0; e < hd; e++) o[e] += p * v[e];
-        }
+        attn(c->q + (size_t)i * qd + (size_t)h * hd, kc, vc, kvd, n_keys, hd, scale, sc,
+             c->att + (size_t)i * qd + (size_t)h * hd);
     }
 }
 

@@ -1,0 +1,30 @@
+/* attn_ref.c - scalar reference of the attention kernel (kernels/attn.h). */
+#include <math.h>
+#include <string.h>
+
+#include "engine/kernels/attn.h"
+
+void hearth_attn_ref(const float *q, const float *k, const float *v, size_t stride, int32_t n_keys,
+                     int32_t hd, float scale, float *scores, float *out) {
+    float max = -INFINITY;
+    for (int32_t j = 0; j < n_keys; j++) {
+        const float *kj = k + (size_t)j * stride;
+        float s = 0.0f;
+        for (int32_t e = 0; e < hd; e++) s += q[e] * kj[e];
+        s *= scale;
+        scores[j] = s;
+        if (s > max) max = s;
+    }
+    double sum = 0.0;
+    for (int32_t j = 0; j < n_keys; j++) {
+        scores[j] = expf(scores[j] - max);
+        sum += scores[j];
+    }
+    float inv = (float)(1.0 / sum);
+    memset(out, 0, (size_t)hd * sizeof *out);
+    for (int32_t j = 0; j < n_keys; j++) {
+        const float *vj = v + (size_t)j * stride;
+        float p = scores[j] * inv;
+        for (int32_t e = 0; e < hd; e++) out[e] += p * vj[e];
+    }
+}
