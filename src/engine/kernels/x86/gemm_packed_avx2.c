@@ -54,6 +54,26 @@ PK_INLINE __m256i q40_values(const block_q4_0 *x) {
     return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
 }
 
+/* 8 x 8 transpose of 32-bit groups: o[g] = group g of rows r[0..7]. */
+PK_INLINE void pk_transpose8(const __m256i r[8], __m256i o[8]) {
+    const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+    const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+    const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+    const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+    const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+    const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+    const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+    o[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+    o[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+    o[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+    o[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+    o[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+    o[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+    o[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+    o[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+}
+
 /* Packs up to 8 Q4_0 rows (see the file comment). Does not block. */
 static void q40_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
     const int64_t nb = n / 32;
@@ -73,24 +93,8 @@ static void q40_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
                 h[i] = 0;
             }
         }
-        /* 8 x 8 transpose of 32-bit groups: out[g] = group g of rows 0..7 */
-        const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
-        const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
-        const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
-        const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
-        const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
-        const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
-        const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
-        const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
         __m256i o[8];
-        o[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
-        o[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
-        o[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
-        o[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
-        o[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
-        o[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
-        o[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
-        o[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+        pk_transpose8(r, o);
         uint8_t *p = dst + (size_t)b * Q40_BLOCK;
         __m256i s16 = _mm256_setzero_si256();
         PK_UNROLL
@@ -131,6 +135,87 @@ PK_INLINE void q40_block(const uint8_t *pk, const float *const d[HEARTH_PACK_TOK
     }
 }
 
+/* ---- Q8_0 -----------------------------------------------------------------
+ * Offsetting the activations as for Q4_0 would overflow maddubs' 16-bit pair
+ * sums (255 * 127 * 2 > 32767), so Q8_0 uses the sign trick on the packed
+ * rows instead: a packed block holds |w| of 8 rows interleaved in 4-byte
+ * groups (unsigned, at most 128), then w itself in the same order, then the
+ * rows' scales as floats (544 bytes). Per group and token: broadcast the
+ * token's 4 quants, give them the signs of w (sign_epi8), maddubs with |w|
+ * (pair sums at most 2 * 128 * 127 = 32512: exact), widen to int32 and add.
+ * Activations are the Q8_0 quants unchanged after the row's block scales as
+ * floats. The float statements are the vec_dot's, as for Q4_0. */
+enum { Q80_BLOCK = 544, Q80_ABS = 0, Q80_SGN = 256, Q80_D = 512 };
+
+/* Returns the packed size of 8 rows of n Q8_0 values. Does not block. */
+static size_t q80_group_bytes(int64_t n) { return (size_t)(n / 32) * Q80_BLOCK; }
+
+/* Converts one Q8_0 activation row: block scales as floats, then quants. */
+static void q80_act_convert(int64_t n, const void *src, void *dst) {
+    const block_q8_0 *y = src;
+    const int64_t nb = n / 32;
+    float *d = dst;
+    uint8_t *q = (uint8_t *)dst + (size_t)nb * sizeof(float);
+    for (int64_t b = 0; b < nb; b++) {
+        d[b] = _cvtsh_ss(y[b].d);
+        memcpy(q + 32 * b, y[b].qs, 32);
+    }
+}
+
+/* Packs up to 8 Q8_0 rows (see above). Does not block. */
+static void q80_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
+    const int64_t nb = n / 32;
+    uint8_t *dst = vdst;
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i r[8], o[8];
+        uint16_t h[8];
+        PK_UNROLL
+        for (int i = 0; i < 8; i++) {
+            if (i < nr) {
+                const block_q8_0 *x = (const block_q8_0 *)(const void *)((const uint8_t *)vx + (size_t)i * bx) + b;
+                r[i] = _mm256_loadu_si256((const __m256i *)(const void *)x->qs);
+                h[i] = x->d;
+            } else {
+                r[i] = _mm256_setzero_si256();
+                h[i] = 0;
+            }
+        }
+        pk_transpose8(r, o);
+        uint8_t *p = dst + (size_t)b * Q80_BLOCK;
+        PK_UNROLL
+        for (int g = 0; g < 8; g++) {
+            _mm256_store_si256((__m256i *)(void *)(p + Q80_ABS + 32 * g), _mm256_sign_epi8(o[g], o[g]));
+            _mm256_store_si256((__m256i *)(void *)(p + Q80_SGN + 32 * g), o[g]);
+        }
+        _mm256_store_ps((float *)(void *)(p + Q80_D), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)h)));
+    }
+}
+
+/* Block b of a Q8_0 tile for nt tokens (compile-time): acc[t] += d_x d_y
+ * isum for each token t. */
+PK_INLINE void q80_block(const uint8_t *pk, const float *const d[HEARTH_PACK_TOKENS],
+                         const uint8_t *const q[HEARTH_PACK_TOKENS], int64_t b, int nt, __m256 *acc[HEARTH_PACK_TOKENS]) {
+    const uint8_t *w = pk + (size_t)b * Q80_BLOCK;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i s[HEARTH_PACK_TOKENS];
+    PK_UNROLL
+    for (int g = 0; g < 8; g++) {
+        const __m256i ua = _mm256_load_si256((const __m256i *)(const void *)(w + Q80_ABS + 32 * g));
+        const __m256i sg = _mm256_load_si256((const __m256i *)(const void *)(w + Q80_SGN + 32 * g));
+        PK_UNROLL
+        for (int t = 0; t < nt; t++) {
+            int32_t a;
+            memcpy(&a, q[t] + 32 * b + 4 * g, 4);
+            const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ua, _mm256_sign_epi8(_mm256_set1_epi32(a), sg)), ones);
+            s[t] = g == 0 ? p : _mm256_add_epi32(s[t], p);
+        }
+    }
+    const __m256 dx = _mm256_load_ps((const float *)(const void *)(w + Q80_D));
+    PK_UNROLL
+    for (int t = 0; t < nt; t++)
+        *acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dx, _mm256_broadcast_ss(d[t] + b)), _mm256_cvtepi32_ps(s[t]), *acc[t]);
+}
+
 /* Stores the 8-row result vector f of one token to s (first nr rows). */
 PK_INLINE void pk_store(float *s, __m256 f, int nr) {
     if (nr == 8) {
@@ -142,9 +227,21 @@ PK_INLINE void pk_store(float *s, __m256 f, int nr) {
     memcpy(s, v, (size_t)nr * sizeof(float));
 }
 
-/* A Q4_0 tile of 8 rows and nt (compile-time) tokens. */
-PK_INLINE void q40_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, const uint8_t *act, size_t ab, int nr,
-                           int nt) {
+enum { PK_Q4_0, PK_Q8_0 };
+
+/* Block b of a tile of kind k (compile-time). */
+PK_INLINE void pk_block(int k, const uint8_t *pk, const float *const d[HEARTH_PACK_TOKENS],
+                        const uint8_t *const q[HEARTH_PACK_TOKENS], int64_t b, int nt, __m256 *acc[HEARTH_PACK_TOKENS]) {
+    if (k == PK_Q4_0)
+        q40_block(pk, d, q, b, nt, acc);
+    else
+        q80_block(pk, d, q, b, nt, acc);
+}
+
+/* A tile of a 32-value kind k of 8 rows and nt tokens (both compile-time):
+ * block b goes to phase b % 4, as in the vec_dot. */
+PK_INLINE void pk_tile_nt(int k, int64_t n, float *s, size_t lds, const uint8_t *pk, const uint8_t *act, size_t ab,
+                          int nr, int nt) {
     const int64_t nb = n / 32;
     const float *d[HEARTH_PACK_TOKENS];
     const uint8_t *q[HEARTH_PACK_TOKENS];
@@ -166,40 +263,46 @@ PK_INLINE void q40_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, c
         for (int t = 0; t < HEARTH_PACK_TOKENS; t++) ap[p][t] = &acc[p][t];
     int64_t b = 0;
     for (; b + 4 <= nb; b += 4) {
-        q40_block(pk, d, q, b, nt, ap[0]);
-        q40_block(pk, d, q, b + 1, nt, ap[1]);
-        q40_block(pk, d, q, b + 2, nt, ap[2]);
-        q40_block(pk, d, q, b + 3, nt, ap[3]);
+        pk_block(k, pk, d, q, b, nt, ap[0]);
+        pk_block(k, pk, d, q, b + 1, nt, ap[1]);
+        pk_block(k, pk, d, q, b + 2, nt, ap[2]);
+        pk_block(k, pk, d, q, b + 3, nt, ap[3]);
     }
-    if (b < nb) q40_block(pk, d, q, b++, nt, ap[0]);
-    if (b < nb) q40_block(pk, d, q, b++, nt, ap[1]);
-    if (b < nb) q40_block(pk, d, q, b, nt, ap[2]);
+    if (b < nb) pk_block(k, pk, d, q, b++, nt, ap[0]);
+    if (b < nb) pk_block(k, pk, d, q, b++, nt, ap[1]);
+    if (b < nb) pk_block(k, pk, d, q, b, nt, ap[2]);
     PK_UNROLL
     for (int t = 0; t < nt; t++)
         pk_store(s + (size_t)t * lds, _mm256_add_ps(_mm256_add_ps(acc[0][t], acc[1][t]), _mm256_add_ps(acc[2][t], acc[3][t])),
                  nr);
 }
 
-/* The Q4_0 tile kernel; see packed.h. Does not block. */
-static void q40_tile(int64_t n, float *s, size_t lds, const void *packed, const void *act, size_t ab, int nr,
-                     int nt) {
-    switch (nt) {
-    case 1: q40_tile_nt(n, s, lds, packed, act, ab, nr, 1); break;
-#if HEARTH_PACK_TOKENS > 2
-    case 2: q40_tile_nt(n, s, lds, packed, act, ab, nr, 2); break;
-    case 3: q40_tile_nt(n, s, lds, packed, act, ab, nr, 3); break;
-#endif
-    default: q40_tile_nt(n, s, lds, packed, act, ab, nr, HEARTH_PACK_TOKENS); break;
+/* Defines the tile kernel of kind K (see packed.h), specialised per token
+ * count. Does not block. */
+#define PK_TILE(name, K)                                                                                          \
+    static void name(int64_t n, float *s, size_t lds, const void *packed, const void *act, size_t ab, int nr,   \
+                     int nt) {                                                                                    \
+        switch (nt) {                                                                                             \
+        case 1: pk_tile_nt(K, n, s, lds, packed, act, ab, nr, 1); break;                                         \
+        case 2: pk_tile_nt(K, n, s, lds, packed, act, ab, nr, 2); break;                                         \
+        case 3: pk_tile_nt(K, n, s, lds, packed, act, ab, nr, 3); break;                                         \
+        default: pk_tile_nt(K, n, s, lds, packed, act, ab, nr, HEARTH_PACK_TOKENS); break;                       \
+        }                                                                                                         \
     }
-}
+
+PK_TILE(q40_tile, PK_Q4_0)
+PK_TILE(q80_tile, PK_Q8_0)
 
 static const hearth_packed_gemm q40_kernels = {q40_group_bytes, q40_pack, q40_act_bytes, q40_act_convert,
                                                q40_tile};
+static const hearth_packed_gemm q80_kernels = {q80_group_bytes, q80_pack, q40_act_bytes, q80_act_convert,
+                                               q80_tile};
 
 /* Returns the AVX2 packed kernels of `type`, or NULL. Does not block. */
 const hearth_packed_gemm *hearth_packed_gemm_avx2(uint32_t type) {
     switch (type) {
     case HEARTH_TYPE_Q4_0: return &q40_kernels;
+    case HEARTH_TYPE_Q8_0: return &q80_kernels;
     default: return NULL;
     }
 }
