@@ -33,9 +33,9 @@ static uint32_t rnd(void) {
 /* Returns a random float in [-1, 1). */
 static float rndf(void) { return (float)(rnd() % 65536) / 32768.0f - 1.0f; }
 
-/* Fills n_rows weight rows of a 32-value type with its fp16 scale first
- * (Q4_0, Q8_0): random quant bytes (mode 0: the Q8_0 extreme -128 too) or
- * small quants (mode 1), with sane random scales. */
+/* Fills n_rows weight rows of a type whose blocks start with fp16 scales
+ * (Q4_0, Q8_0: d; Q4_K: d, dmin): random quant bytes (mode 0: the Q8_0
+ * extreme -128 too) or small quants (mode 1), with sane random scales. */
 static void fill_weights(uint32_t t, uint8_t *p, int64_t n, int64_t n_rows, int mode) {
     const hearth_type_traits *tr = hearth_type_get(t);
     const size_t rb = hearth_row_size(t, n);
@@ -43,8 +43,11 @@ static void fill_weights(uint32_t t, uint8_t *p, int64_t n, int64_t n_rows, int 
         uint8_t *row = p + (size_t)r * rb;
         for (size_t i = 0; i < rb; i++) row[i] = (uint8_t)(mode ? rnd() % 3 : rnd());
         for (int64_t b = 0; b < n / tr->block_size; b++) {
-            const uint16_t h = hearth_fp32_to_fp16(ldexpf(0.5f + 0.5f * fabsf(rndf()), -(int)(rnd() % 12)));
-            memcpy(row + (size_t)b * tr->type_size, &h, 2);
+            const int n_scales = t == HEARTH_TYPE_Q4_K ? 2 : 1;
+            for (int k = 0; k < n_scales; k++) {
+                const uint16_t h = hearth_fp32_to_fp16(ldexpf(0.5f + 0.5f * fabsf(rndf()), -(int)(rnd() % 12)));
+                memcpy(row + (size_t)b * tr->type_size + 2 * (size_t)k, &h, 2);
+            }
         }
     }
 }
@@ -135,7 +138,7 @@ static void check_matmul(uint32_t t, int threads) {
 }
 
 int main(void) {
-    static const uint32_t types[] = {HEARTH_TYPE_Q4_0, HEARTH_TYPE_Q8_0};
+    static const uint32_t types[] = {HEARTH_TYPE_Q4_0, HEARTH_TYPE_Q8_0, HEARTH_TYPE_Q4_K};
     int with = 0;
     for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
         const hearth_packed_gemm *pk = hearth_packed_gemm_get(types[i]);
@@ -147,9 +150,11 @@ int main(void) {
         check_matmul(types[i], 2);
     }
 #if defined(__x86_64__)
-    /* AVX2 machines must have the Q4_0 packed kernel */
+    /* AVX2 machines must have every packed kernel above */
     if (strcmp(hearth_kernels_isa(), "scalar") != 0)
-        CHECK(hearth_packed_gemm_get(HEARTH_TYPE_Q4_0) != NULL, "no packed Q4_0 kernel on %s", hearth_kernels_isa());
+        for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+            CHECK(hearth_packed_gemm_get(types[i]) != NULL, "no packed %s kernel on %s", hearth_type_get(types[i])->name,
+                  hearth_kernels_isa());
 #endif
     printf("%d types with packed kernels on %s\n", with, hearth_kernels_isa());
     TEST_DONE();

@@ -293,16 +293,186 @@ PK_INLINE void pk_tile_nt(int k, int64_t n, float *s, size_t lds, const uint8_t 
 PK_TILE(q40_tile, PK_Q4_0)
 PK_TILE(q80_tile, PK_Q8_0)
 
+/* ---- Q4_K -----------------------------------------------------------------
+ * A packed super-block holds, per 32-value sub-block j, the nibbles q (0..15,
+ * unsigned: maddubs' first operand) of 8 rows interleaved in 4-byte groups
+ * (256 bytes), then per sub-block the rows' 6-bit scales as int16 pairs
+ * (lanes 2r, 2r+1 = scale of row r), then the mins of sub-blocks 2k, 2k+1
+ * per row as int16 pairs (k = 0..3), then d and dmin of the rows as floats:
+ * 2496 bytes. Activations per super-block: the Q8_K scale (float), the 8
+ * sub-block sums of the quants (int16: bsums 2j + 2j+1), padding, then the
+ * 256 quants. Per sub-block and token the 8 maddubs pair sums are at most
+ * 8 * 2 * 15 * 127 = 30480 (exact in 16 bits), then one madd with the
+ * scales widens and weights them. The float statements are the vec_dot's:
+ * t = (d_x d_y) isum, tm = (dmin_x d_y) msum, sum += t - tm. */
+enum { K4_BLOCK = 2496, K4_QS = 0, K4_SC = 2048, K4_MN = 2304, K4_D = 2432, K4_DMIN = 2464 };
+enum { K4_ACT = 288, K4_ACT_BS = 4, K4_ACT_QS = 32 };
+
+/* Returns the packed size of 8 rows of n Q4_K values. Does not block. */
+static size_t k4_group_bytes(int64_t n) { return (size_t)(n / HEARTH_QK_K) * K4_BLOCK; }
+
+/* Returns the activation row size for n values. Does not block. */
+static size_t k4_act_bytes(int64_t n) { return (size_t)(n / HEARTH_QK_K) * K4_ACT; }
+
+/* Converts one Q8_K row (see above). Does not block. */
+static void k4_act_convert(int64_t n, const void *src, void *dst) {
+    const block_q8_K *y = src;
+    uint8_t *o = dst;
+    for (int64_t b = 0; b < n / HEARTH_QK_K; b++, o += K4_ACT) {
+        memcpy(o, &y[b].d, sizeof(float));
+        int16_t bs[8];
+        for (int j = 0; j < 8; j++) bs[j] = (int16_t)(y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
+        memcpy(o + K4_ACT_BS, bs, sizeof bs);
+        memset(o + K4_ACT_BS + sizeof bs, 0, K4_ACT_QS - K4_ACT_BS - sizeof bs);
+        memcpy(o + K4_ACT_QS, y[b].qs, HEARTH_QK_K);
+    }
+}
+
+/* The 8 6-bit scales and mins of a Q4_K super-block (quant_blocks.h). */
+static void k4_scales(const uint8_t *q, int16_t sc[8], int16_t m[8]) {
+    for (int j = 0; j < 4; j++) {
+        sc[j] = (int16_t)(q[j] & 63);
+        m[j] = (int16_t)(q[j + 4] & 63);
+        sc[j + 4] = (int16_t)((q[j + 8] & 0x0F) | (q[j] >> 6) << 4);
+        m[j + 4] = (int16_t)((q[j + 8] >> 4) | (q[j + 4] >> 6) << 4);
+    }
+}
+
+/* Packs up to 8 Q4_K rows (see above). Does not block. */
+static void k4_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
+    const int64_t nb = n / HEARTH_QK_K;
+    uint8_t *dst = vdst;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t *p = dst + (size_t)b * K4_BLOCK;
+        const block_q4_K *x[8];
+        for (int i = 0; i < 8; i++)
+            x[i] = i < nr ? (const block_q4_K *)(const void *)((const uint8_t *)vx + (size_t)i * bx) + b : NULL;
+        for (int c = 0; c < 4; c++) {
+            __m256i lo[8], hi[8], o[8];
+            PK_UNROLL
+            for (int i = 0; i < 8; i++) {
+                const __m256i q = x[i] ? _mm256_loadu_si256((const __m256i *)(const void *)(x[i]->qs + 32 * c))
+                                       : _mm256_setzero_si256();
+                lo[i] = _mm256_and_si256(q, m4);
+                hi[i] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            }
+            pk_transpose8(lo, o);
+            PK_UNROLL
+            for (int g = 0; g < 8; g++) _mm256_store_si256((__m256i *)(void *)(p + K4_QS + 256 * (2 * c) + 32 * g), o[g]);
+            pk_transpose8(hi, o);
+            PK_UNROLL
+            for (int g = 0; g < 8; g++)
+                _mm256_store_si256((__m256i *)(void *)(p + K4_QS + 256 * (2 * c + 1) + 32 * g), o[g]);
+        }
+        int16_t sc[8][16], mn[4][16];
+        uint16_t hd[8], hm[8];
+        for (int i = 0; i < 8; i++) {
+            int16_t s8[8] = {0}, m8[8] = {0};
+            hd[i] = hm[i] = 0;
+            if (x[i]) {
+                k4_scales(x[i]->scales, s8, m8);
+                hd[i] = x[i]->d;
+                hm[i] = x[i]->dmin;
+            }
+            for (int j = 0; j < 8; j++) sc[j][2 * i] = sc[j][2 * i + 1] = s8[j];
+            for (int k = 0; k < 4; k++) {
+                mn[k][2 * i] = m8[2 * k];
+                mn[k][2 * i + 1] = m8[2 * k + 1];
+            }
+        }
+        memcpy(p + K4_SC, sc, sizeof sc);
+        memcpy(p + K4_MN, mn, sizeof mn);
+        _mm256_store_ps((float *)(void *)(p + K4_D), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)hd)));
+        _mm256_store_ps((float *)(void *)(p + K4_DMIN), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)hm)));
+    }
+}
+
+/* Returns the 4 bytes at p as one int32 broadcast to all lanes. */
+PK_INLINE __m256i pk_bcast4(const uint8_t *p) {
+    int32_t a;
+    memcpy(&a, p, 4);
+    return _mm256_set1_epi32(a);
+}
+
+/* A Q4_K tile of 8 rows and nt (compile-time) tokens. */
+PK_INLINE void k4_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, const uint8_t *act, size_t ab, int nr,
+                          int nt) {
+    const uint8_t *a[HEARTH_PACK_TOKENS];
+    PK_UNROLL
+    for (int t = 0; t < HEARTH_PACK_TOKENS; t++) a[t] = act + (t < nt ? (size_t)t * ab : 0);
+    __m256 acc[HEARTH_PACK_TOKENS];
+    PK_UNROLL
+    for (int t = 0; t < HEARTH_PACK_TOKENS; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / HEARTH_QK_K; b++) {
+        const uint8_t *w = pk + (size_t)b * K4_BLOCK;
+        const size_t ao = (size_t)b * K4_ACT;
+        __m256i is[HEARTH_PACK_TOKENS], ms[HEARTH_PACK_TOKENS];
+        for (int j = 0; j < 8; j++) {
+            __m256i s16[HEARTH_PACK_TOKENS];
+            PK_UNROLL
+            for (int g = 0; g < 8; g++) {
+                const __m256i wg = _mm256_load_si256((const __m256i *)(const void *)(w + K4_QS + 256 * j + 32 * g));
+                PK_UNROLL
+                for (int t = 0; t < nt; t++) {
+                    const __m256i p = _mm256_maddubs_epi16(wg, pk_bcast4(a[t] + ao + K4_ACT_QS + 32 * j + 4 * g));
+                    s16[t] = g == 0 ? p : _mm256_add_epi16(s16[t], p);
+                }
+            }
+            const __m256i scj = _mm256_load_si256((const __m256i *)(const void *)(w + K4_SC + 32 * j));
+            PK_UNROLL
+            for (int t = 0; t < nt; t++) {
+                const __m256i v = _mm256_madd_epi16(s16[t], scj);
+                is[t] = j == 0 ? v : _mm256_add_epi32(is[t], v);
+            }
+        }
+        PK_UNROLL
+        for (int k = 0; k < 4; k++) {
+            const __m256i mk = _mm256_load_si256((const __m256i *)(const void *)(w + K4_MN + 32 * k));
+            PK_UNROLL
+            for (int t = 0; t < nt; t++) {
+                const __m256i v = _mm256_madd_epi16(mk, pk_bcast4(a[t] + ao + K4_ACT_BS + 4 * k));
+                ms[t] = k == 0 ? v : _mm256_add_epi32(ms[t], v);
+            }
+        }
+        const __m256 dx = _mm256_load_ps((const float *)(const void *)(w + K4_D));
+        const __m256 mx = _mm256_load_ps((const float *)(const void *)(w + K4_DMIN));
+        PK_UNROLL
+        for (int t = 0; t < nt; t++) {
+            float dyf;
+            memcpy(&dyf, a[t] + ao, sizeof dyf);
+            const __m256 dy = _mm256_set1_ps(dyf);
+            const __m256 tt = _mm256_mul_ps(_mm256_mul_ps(dx, dy), _mm256_cvtepi32_ps(is[t]));
+            const __m256 tm = _mm256_mul_ps(_mm256_mul_ps(mx, dy), _mm256_cvtepi32_ps(ms[t]));
+            acc[t] = _mm256_add_ps(acc[t], _mm256_sub_ps(tt, tm));
+        }
+    }
+    PK_UNROLL
+    for (int t = 0; t < nt; t++) pk_store(s + (size_t)t * lds, acc[t], nr);
+}
+
+/* The Q4_K tile kernel; see packed.h. Does not block. */
+static void k4_tile(int64_t n, float *s, size_t lds, const void *packed, const void *act, size_t ab, int nr, int nt) {
+    switch (nt) {
+    case 1: k4_tile_nt(n, s, lds, packed, act, ab, nr, 1); break;
+    case 2: k4_tile_nt(n, s, lds, packed, act, ab, nr, 2); break;
+    case 3: k4_tile_nt(n, s, lds, packed, act, ab, nr, 3); break;
+    default: k4_tile_nt(n, s, lds, packed, act, ab, nr, HEARTH_PACK_TOKENS); break;
+    }
+}
+
 static const hearth_packed_gemm q40_kernels = {q40_group_bytes, q40_pack, q40_act_bytes, q40_act_convert,
                                                q40_tile};
 static const hearth_packed_gemm q80_kernels = {q80_group_bytes, q80_pack, q40_act_bytes, q80_act_convert,
                                                q80_tile};
+static const hearth_packed_gemm k4_kernels = {k4_group_bytes, k4_pack, k4_act_bytes, k4_act_convert, k4_tile};
 
 /* Returns the AVX2 packed kernels of `type`, or NULL. Does not block. */
 const hearth_packed_gemm *hearth_packed_gemm_avx2(uint32_t type) {
     switch (type) {
     case HEARTH_TYPE_Q4_0: return &q40_kernels;
     case HEARTH_TYPE_Q8_0: return &q80_kernels;
+    case HEARTH_TYPE_Q4_K: return &k4_kernels;
     default: return NULL;
     }
 }
