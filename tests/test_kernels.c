@@ -670,7 +670,10 @@ int main(void) {
                 CHECK(rep, "%s does not replace vec_dot of %s", hearth_isa_name(isa), tr.name);
                 replaced += rep;
             }
-            for (size_t i = 0; i < sizeof expect_gemm / sizeof expect_gemm[0]; i++) {
+            /* Tile kernels exist for the x86 levels only so far; ARM levels
+             * run matmuls through their vec_dot (checked above). */
+            const bool has_tiles = isa == HEARTH_ISA_AVX2 || isa == HEARTH_ISA_AVX512;
+            for (size_t i = 0; has_tiles && i < sizeof expect_gemm / sizeof expect_gemm[0]; i++) {
                 hearth_type_traits tr;
                 hearth_kernels_traits_for(isa, expect_gemm[i], &tr);
                 const bool rep = tr.gemm && tr.gemm != hearth_type_get_ref(expect_gemm[i])->gemm;
