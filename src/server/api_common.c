@@ -397,6 +397,14 @@ static void srv_on_event(void *user, const hearth_gen_event *ev) {
     srv_req *r = user;
     double now = srv_now(), itl = -1.0;
     bool done = ev->kind == HEARTH_EVENT_DONE, cancel_now = false;
+    if (done) {
+        /* Charge and count before the response can reach the client, so
+         * its next request already sees this one's tokens. */
+        if (ev->completion_tokens > 0 && ev->time_to_first_token_s > 0)
+            srv_metrics_ttft(r->srv->metrics, ev->time_to_first_token_s);
+        srv_metrics_tokens(r->srv->metrics, ev->prompt_tokens, ev->completion_tokens);
+        srv_rate_charge(r->srv->auth, r->who, (int64_t)ev->prompt_tokens + ev->completion_tokens);
+    }
     pthread_mutex_lock(&r->mu);
     if (!done) {
         size_t off = r->text.len;
@@ -449,13 +457,7 @@ static void srv_on_event(void *user, const hearth_gen_event *ev) {
     if (itl >= 0) srv_metrics_itl(r->srv->metrics, itl);
     /* the callback runs without the scheduler's lock, so cancelling is safe */
     if (cancel_now) hearth_sched_cancel(r->sched, ev->id);
-    if (done) {
-        if (ev->completion_tokens > 0 && ev->time_to_first_token_s > 0)
-            srv_metrics_ttft(r->srv->metrics, ev->time_to_first_token_s);
-        srv_metrics_tokens(r->srv->metrics, ev->prompt_tokens, ev->completion_tokens);
-        srv_rate_charge(r->srv->auth, r->who, (int64_t)ev->prompt_tokens + ev->completion_tokens);
-        srv_req_unref(r); /* the scheduler's reference */
-    }
+    if (done) srv_req_unref(r); /* the scheduler's reference */
 }
 
 /* Submits under the server mutex (the scheduler pointer goes away at stop). */
