@@ -348,6 +348,8 @@ hearth_status hearth_context_new_seqs(const hearth_model *m, int32_t n_ctx, int3
     c->ub_seq = hearth_calloc(ub, sizeof *c->ub_seq);
     c->ub_pos = hearth_calloc(ub, sizeof *c->ub_pos);
     c->ub_out = hearth_calloc(ub, sizeof *c->ub_out);
+    c->seq_need = hearth_calloc((size_t)n_seq, sizeof *c->seq_need);
+    c->seq_last = hearth_calloc((size_t)n_seq, sizeof *c->seq_last);
     c->k_cache = ctx_alloc(c, cache);
     c->v_cache = ctx_alloc(c, cache);
     c->x = ctx_alloc(c, ub * d);
@@ -363,7 +365,7 @@ hearth_status hearth_context_new_seqs(const hearth_model *m, int32_t n_ctx, int3
     size_t sb = hearth_matmul_scratch_bytes((int64_t)wmax, c->n_ubatch);
     c->scratch = hearth_malloc_aligned(sb, 64);
     c->bytes += sb;
-    if (!c->n_past || !c->ub_seq || !c->ub_pos || !c->ub_out || !c->k_cache || !c->v_cache || !c->x ||
+    if (!c->n_past || !c->ub_seq || !c->ub_pos || !c->ub_out || !c->seq_need || !c->seq_last || !c->k_cache || !c->v_cache || !c->x ||
         !c->xn || !c->q || !c->k || !c->v || !c->att || !c->ffa || !c->ffb || !c->scores ||
         !c->out_rows || !c->scratch) {
         hearth_context_free(c);
@@ -386,6 +388,8 @@ void hearth_context_free(hearth_context *c) {
     hearth_free(c->ub_seq);
     hearth_free(c->ub_pos);
     hearth_free(c->ub_out);
+    hearth_free(c->seq_need);
+    hearth_free(c->seq_last);
     hearth_free_aligned(c->k_cache);
     hearth_free_aligned(c->v_cache);
     hearth_free_aligned(c->x);
@@ -434,15 +438,14 @@ hearth_status hearth_decode(hearth_context *c, const hearth_batch *b, float *log
     if (!b || b->n <= 0 || !b->tokens) return hearth_error_set(HEARTH_ERR_INVALID, "no tokens to evaluate");
     hearth_status st = check_tokens(c, b->tokens, b->n);
     if (st) return st;
-    /* Validate every sequence's room before touching any cache. */
-    int32_t *need = hearth_calloc((size_t)c->n_seq, sizeof *need);
-    int32_t *last = hearth_malloc((size_t)c->n_seq * sizeof *last);
-    if (!need || !last) {
-        hearth_free(need);
-        hearth_free(last);
-        return HEARTH_ERR_NOMEM;
+    /* Validate every sequence's room before touching any cache. The
+     * per-sequence counters live in the context: decoding one token per
+     * step must not allocate. */
+    int32_t *need = c->seq_need, *last = c->seq_last;
+    for (int32_t s = 0; s < c->n_seq; s++) {
+        need[s] = 0;
+        last[s] = -1;
     }
-    for (int32_t s = 0; s < c->n_seq; s++) last[s] = -1;
     for (int32_t i = 0; i < b->n; i++) {
         int32_t s = b->seq ? b->seq[i] : 0;
         if (s < 0 || s >= c->n_seq) {
@@ -483,8 +486,6 @@ hearth_status hearth_decode(hearth_context *c, const hearth_batch *b, float *log
         done += chunk;
     }
 done:
-    hearth_free(need);
-    hearth_free(last);
     return st;
 }
 

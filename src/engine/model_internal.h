@@ -92,6 +92,8 @@ struct hearth_context {
     int32_t *ub_seq;             /* [ub] scratch for hearth_decode */
     int32_t *ub_pos;             /* [ub] */
     int32_t *ub_out;             /* [ub] */
+    int32_t *seq_need;           /* [n_seq] scratch for hearth_decode: tokens per sequence */
+    int32_t *seq_last;           /* [n_seq] scratch: batch index of each sequence's last token */
     hearth_threadpool *pool;
     float *k_cache;              /* [n_layer][n_seq][n_ctx][nkv*hd] */
     float *v_cache;              /* [n_layer][n_seq][n_ctx][nkv*hd] */
