@@ -111,12 +111,6 @@ void hearth_attention(hearth_context *c, const hearth_ubatch *ub, int32_t layer,
 
 /* ---- forward ------------------------------------------------------------ */
 
-static void add_bias(float *y, const float *b, int32_t n, int64_t width) {
-    if (!b) return;
-    for (int32_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < width; j++) y[(size_t)i * width + j] += b[j];
-}
-
 typedef struct rope_task {
     hearth_context *c;
     const hearth_layer *L;
@@ -163,15 +157,15 @@ hearth_status hearth_decoder_forward(hearth_context *c, const hearth_ubatch *ub,
         hearth_matmul(c->pool, &L->wq, c->xn, n, c->q, c->scratch);
         hearth_matmul(c->pool, &L->wk, c->xn, n, c->k, c->scratch);
         hearth_matmul(c->pool, &L->wv, c->xn, n, c->v, c->scratch);
-        add_bias(c->q, L->bq, n, (int64_t)qd);
-        add_bias(c->k, L->bk, n, (int64_t)kvd);
-        add_bias(c->v, L->bv, n, (int64_t)kvd);
+        hearth_add_bias(c->q, L->bq, n, (int64_t)qd);
+        hearth_add_bias(c->k, L->bk, n, (int64_t)kvd);
+        hearth_add_bias(c->v, L->bv, n, (int64_t)kvd);
         rope_task rt = {c, L, ub};
         hearth_threadpool_run(c->pool, qk_rope_rows, &rt);
         hearth_kv_store(c, ub, l);
         hearth_attention(c, ub, l, true);
         hearth_matmul(c->pool, &L->wo, c->att, n, c->xn, c->scratch);
-        add_bias(c->xn, L->bo, n, d);
+        hearth_add_bias(c->xn, L->bo, n, d);
         for (size_t j = 0; j < (size_t)n * d; j++) c->x[j] += c->xn[j];
 
         for (int32_t i = 0; i < n; i++)

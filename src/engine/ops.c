@@ -155,6 +155,12 @@ void hearth_matmul(hearth_threadpool *pool, const hearth_weight *w, const float 
     hearth_threadpool_run(pool, dot_rows, &t);
 }
 
+void hearth_add_bias(float *y, const float *b, int32_t n, int64_t width) {
+    if (!b) return;
+    for (int32_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < width; j++) y[(size_t)i * width + j] += b[j];
+}
+
 void hearth_weight_row(const hearth_weight *w, int64_t row, float *out) {
     const hearth_type_traits *tt = hearth_type_get(w->type);
     tt->to_float(w->data + (size_t)row * w->row_bytes, out, w->n_in);

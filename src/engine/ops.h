@@ -36,6 +36,9 @@ size_t hearth_matmul_scratch_bytes(int64_t n_in, int32_t n_tokens);
 void hearth_matmul(hearth_threadpool *pool, const hearth_weight *w, const float *x,
                    int32_t n_tokens, float *y, void *scratch);
 
+/* y[i][j] += b[j] for i < n rows of `width`; a NULL b is a no-op. */
+void hearth_add_bias(float *y, const float *b, int32_t n, int64_t width);
+
 /* Copies row `row` of a (possibly quantized) matrix to out as floats. */
 void hearth_weight_row(const hearth_weight *w, int64_t row, float *out);
 

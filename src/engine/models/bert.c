@@ -95,11 +95,6 @@ static hearth_status bert_load(hearth_model *m) {
     return HEARTH_OK;
 }
 
-static void add_bias(float *y, const float *b, int32_t n, int64_t width) {
-    for (int32_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < width; j++) y[(size_t)i * width + j] += b[j];
-}
-
 static hearth_status bert_forward(hearth_context *c, const hearth_ubatch *ub, float *logits,
                                   float *hidden) {
     (void)logits;
@@ -127,13 +122,13 @@ static hearth_status bert_forward(hearth_context *c, const hearth_ubatch *ub, fl
         hearth_matmul(c->pool, &L->wq, c->x, n, c->q, c->scratch);
         hearth_matmul(c->pool, &L->wk, c->x, n, c->k, c->scratch);
         hearth_matmul(c->pool, &L->wv, c->x, n, c->v, c->scratch);
-        add_bias(c->q, L->bq, n, d);
-        add_bias(c->k, L->bk, n, d);
-        add_bias(c->v, L->bv, n, d);
+        hearth_add_bias(c->q, L->bq, n, d);
+        hearth_add_bias(c->k, L->bk, n, d);
+        hearth_add_bias(c->v, L->bv, n, d);
         hearth_kv_store(c, ub, l);
         hearth_attention(c, ub, l, false);
         hearth_matmul(c->pool, &L->wo, c->att, n, c->xn, c->scratch);
-        add_bias(c->xn, L->bo, n, d);
+        hearth_add_bias(c->xn, L->bo, n, d);
         for (int32_t i = 0; i < n; i++) {
             float *x = c->x + (size_t)i * d;
             const float *o = c->xn + (size_t)i * d;
@@ -141,10 +136,10 @@ static hearth_status bert_forward(hearth_context *c, const hearth_ubatch *ub, fl
             hearth_layernorm(x, x, L->attn_out_norm, L->attn_out_norm_b, d, hp->norm_eps);
         }
         hearth_matmul(c->pool, &L->w_up, c->x, n, c->ffa, c->scratch);
-        add_bias(c->ffa, L->b_up, n, ff);
+        hearth_add_bias(c->ffa, L->b_up, n, ff);
         for (size_t j = 0; j < (size_t)n * ff; j++) c->ffa[j] = hearth_gelu(c->ffa[j]);
         hearth_matmul(c->pool, &L->w_down, c->ffa, n, c->xn, c->scratch);
-        add_bias(c->xn, L->b_down, n, d);
+        hearth_add_bias(c->xn, L->b_down, n, d);
         for (int32_t i = 0; i < n; i++) {
             float *x = c->x + (size_t)i * d;
             const float *o = c->xn + (size_t)i * d;
