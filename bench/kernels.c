@@ -4,7 +4,9 @@
  * For each computable weight type and each level this CPU supports, runs
  * vec_dot over every row of a ROWS x COLS weight matrix against one
  * activation row (one token, as in decoding) and prints the weight bytes
- * read per second and the speed-up over the scalar reference.
+ * read per second and the speed-up over the scalar reference; then the same
+ * with the selected level's decode kernel (kernels/gemv.h) where the type
+ * has one (path "gemv").
  *
  * With --gemm: prefill instead. For 2048 x 2048 and 5632 x 2048 weights
  * against HEARTH_BENCH_TOKENS (default 512) activation rows, on one thread,
@@ -26,6 +28,7 @@
 
 #include "engine/kernels/cpu.h"
 #include "engine/kernels/dispatch.h"
+#include "engine/kernels/gemv.h"
 #include "hearth/alloc.h"
 #include "hearth/quant.h"
 
@@ -241,6 +244,24 @@ int main(int argc, char **argv) {
             printf("%-8s %-8s %10.2f %10.1f %7.1fx\n", ref->name, hearth_isa_name((hearth_isa)li),
                    (double)row_bytes * (double)rows / s / 1e9, s * 1e6, scalar_time > 0 ? scalar_time / s : 0.0);
             fflush(stdout);
+        }
+        /* the selected level's decode kernel (gemv.h), when the type has one */
+        const hearth_gemv *gv = hearth_gemv_get(t);
+        uint8_t *gact = gv ? hearth_malloc_aligned(gv->act_bytes(cols), 64) : NULL;
+        if (gact) {
+            hearth_type_get(ref->vec_dot_type)->from_float(x, act, cols);
+            gv->act_prepare(cols, act, gact);
+            int passes = 0;
+            const double t0 = now();
+            double s;
+            do {
+                gv->rows(cols, out, w, row_bytes, rows, gact);
+                passes++;
+            } while ((s = now() - t0) < min_s);
+            s /= passes;
+            printf("%-8s %-8s %10.2f %10.1f %7.1fx\n", ref->name, "gemv", (double)row_bytes * (double)rows / s / 1e9,
+                   s * 1e6, scalar_time > 0 ? scalar_time / s : 0.0);
+            hearth_free_aligned(gact);
         }
         hearth_free(w);
     }

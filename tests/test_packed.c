@@ -1,16 +1,19 @@
-/* test_packed.c - the packed prefill kernels (kernels/packed.h) and the
- * matmul that uses them.
+/* test_packed.c - the packed prefill kernels (kernels/packed.h), the decode
+ * kernels (kernels/gemv.h) and the matmul that uses them.
  *
  * (1) Every tile shape (1..8 rows, 1..HEARTH_PACK_TOKENS tokens) over several row lengths
  * gives bit for bit the selected level's vec_dot of each (row, token), and
  * nothing outside the tile is written. (2) hearth_matmul over many tokens
  * (packed path, 1 and 2 threads, row counts that leave partial groups)
- * gives bit for bit what it gives one token at a time (vec_dot path). */
+ * gives bit for bit what it gives one token at a time (decode path). (3) The
+ * decode kernels give bit for bit the vec_dot of every row, for row lengths
+ * with and without partial groups of blocks, on unaligned rows. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/kernels/gemv.h"
 #include "engine/kernels/packed.h"
 #include "engine/ops.h"
 #include "hearth/alloc.h"
@@ -108,6 +111,48 @@ static void check_tiles(uint32_t t, const hearth_packed_gemm *pk) {
     printf("%s: %d packed tiles equal vec_dot\n", tr->name, tiles);
 }
 
+/* Checks type t's decode kernel against vec_dot on unaligned rows. */
+static void check_gemv(uint32_t t, const hearth_gemv *gv) {
+    const hearth_type_traits *tr = hearth_type_get(t);
+    const hearth_type_traits *at = hearth_type_get(tr->vec_dot_type);
+    static const int blocks[] = {1, 2, 3, 4, 5, 7, 8, 9, 13, 64, 67};
+    enum { ROWS = 11, PAD = 3 };
+    int dots = 0;
+    for (size_t bi = 0; bi < sizeof blocks / sizeof *blocks; bi++) {
+        const int64_t n = blocks[bi] * tr->block_size;
+        const size_t xrow = hearth_row_size(t, n), bx = xrow + PAD;
+        uint8_t *x = malloc(ROWS * bx + 1), *y = malloc(hearth_row_size(tr->vec_dot_type, n));
+        uint8_t *ga = hearth_malloc_aligned(gv->act_bytes(n) + 32, 32), *w = malloc(ROWS * xrow);
+        float *f = malloc((size_t)n * sizeof(float));
+        REQUIRE(x && y && ga && w && f);
+        for (int mode = 0; mode < 2; mode++) {
+            fill_weights(t, w, n, ROWS, mode);
+            for (int r = 0; r < ROWS; r++) memcpy(x + 1 + (size_t)r * bx, w + (size_t)r * xrow, xrow);
+            for (int64_t i = 0; i < n; i++) f[i] = rndf() * (mode ? 100.0f : 1.0f);
+            if (mode) f[rnd() % n] = 0.0f;
+            at->from_float(f, y, n);
+            gv->act_prepare(n, y, ga);
+            float out[ROWS + 1];
+            for (int i = 0; i <= ROWS; i++) out[i] = -12345.0f;
+            gv->rows(n, out, x + 1, bx, ROWS, ga);
+            for (int r = 0; r < ROWS; r++) {
+                float want;
+                tr->vec_dot(n, &want, w + (size_t)r * xrow, y);
+                CHECK(memcmp(&out[r], &want, sizeof want) == 0, "%s gemv nb=%d row %d: %.9g != vec_dot %.9g (mode %d)",
+                      tr->name, blocks[bi], r, out[r], want, mode);
+                dots++;
+            }
+            CHECK(out[ROWS] == -12345.0f, "%s gemv wrote past its rows", tr->name);
+        }
+        free(x);
+        free(y);
+        free(w);
+        free(f);
+        hearth_free_aligned(ga);
+    }
+    printf("%s: %d decode-kernel dots equal vec_dot\n", tr->name, dots);
+}
+
 /* hearth_matmul of many tokens equals the one-token matmul, bit for bit. */
 static void check_matmul(uint32_t t, int threads) {
     const hearth_type_traits *tr = hearth_type_get(t);
@@ -148,6 +193,8 @@ int main(void) {
             check_tiles(types[i], pk);
             with++;
         }
+        const hearth_gemv *gv = hearth_gemv_get(types[i]);
+        if (gv) check_gemv(types[i], gv);
         check_matmul(types[i], 1);
         check_matmul(types[i], 2);
     }
@@ -157,6 +204,11 @@ int main(void) {
         for (size_t i = 0; i < sizeof types / sizeof *types; i++)
             CHECK(hearth_packed_gemm_get(types[i]) != NULL, "no packed %s kernel on %s", hearth_type_get(types[i])->name,
                   hearth_kernels_isa());
+    /* and the decode kernels of Q4_0 and Q8_0 */
+    if (strcmp(hearth_kernels_isa(), "scalar") != 0) {
+        CHECK(hearth_gemv_get(HEARTH_TYPE_Q4_0) != NULL, "no Q4_0 decode kernel on %s", hearth_kernels_isa());
+        CHECK(hearth_gemv_get(HEARTH_TYPE_Q8_0) != NULL, "no Q8_0 decode kernel on %s", hearth_kernels_isa());
+    }
 #endif
     printf("%d types with packed kernels on %s\n", with, hearth_kernels_isa());
     TEST_DONE();

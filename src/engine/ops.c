@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "engine/ops.h"
+#include "engine/kernels/gemv.h"
 #include "engine/kernels/packed.h"
 #include "hearth/alloc.h"
 
@@ -28,6 +29,9 @@ typedef struct matmul_task {
     const hearth_packed_gemm *pk;   /* packed-tile kernels, or NULL */
     uint8_t *pact;                  /* activations in pk's layout */
     size_t pact_row_bytes;
+    const hearth_gemv *gv;          /* decode kernels, or NULL */
+    uint8_t *gact;                  /* activations in gv's layout */
+    size_t gact_row_bytes;
 } matmul_task;
 
 static void quantize_rows(void *arg, int ith, int nth) {
@@ -38,6 +42,9 @@ static void quantize_rows(void *arg, int ith, int nth) {
         if (t->pk)
             t->pk->act_convert(t->w->n_in, t->act + (size_t)i * t->act_row_bytes,
                                t->pact + (size_t)i * t->pact_row_bytes);
+        if (t->gv)
+            t->gv->act_prepare(t->w->n_in, t->act + (size_t)i * t->act_row_bytes,
+                               t->gact + (size_t)i * t->gact_row_bytes);
     }
 }
 
@@ -96,6 +103,12 @@ static void dot_rows(void *arg, int ith, int nth) {
     size_t abytes = t->act ? t->act_row_bytes : (size_t)w->n_in * sizeof(float);
     const uint8_t *act = t->act ? t->act : (const uint8_t *)t->x;
     if (t->pk && dot_rows_packed(t, ith, nth)) return;
+    if (t->gv) {
+        for (int32_t i = 0; r0 < r1 && i < t->n_tokens; i++)
+            t->gv->rows(w->n_in, &t->y[(size_t)i * w->n_out + r0], w->data + (size_t)r0 * w->row_bytes, w->row_bytes,
+                        r1 - r0, t->gact + (size_t)i * t->gact_row_bytes);
+        return;
+    }
     if (t->n_tokens == 1 || !t->wt->gemm) {
         for (int64_t rb = r0; rb < r1; rb += ROW_BLOCK) {
             int64_t re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
@@ -144,11 +157,16 @@ void hearth_matmul(hearth_threadpool *pool, const hearth_weight *w, const float 
          * their activations go after the quantized rows (scratch has 4
          * bytes per value; both layouts together take under 2.5). */
         t.pk = n_tokens >= PACK_MIN_TOKENS ? hearth_packed_gemm_get(w->type) : NULL;
+        t.gv = t.pk ? NULL : hearth_gemv_get(w->type);
+        size_t off = ((size_t)n_tokens * t.act_row_bytes + 63) & ~(size_t)63;
+        off += (size_t)(-(uintptr_t)(t.act + off) & 63);
         if (t.pk) {
-            size_t off = ((size_t)n_tokens * t.act_row_bytes + 63) & ~(size_t)63;
-            off += (size_t)(-(uintptr_t)(t.act + off) & 63);
             t.pact = t.act + off;
             t.pact_row_bytes = t.pk->act_bytes(w->n_in);
+        } else if (t.gv) {
+            /* rows stay 32-byte aligned for the kernels' aligned loads */
+            t.gact = t.act + off;
+            t.gact_row_bytes = (t.gv->act_bytes(w->n_in) + 31) & ~(size_t)31;
         }
         hearth_threadpool_run(pool, quantize_rows, &t);
     }

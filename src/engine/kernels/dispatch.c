@@ -6,6 +6,7 @@
  * build the table of any supported level with hearth_kernels_traits_for().
  */
 #include "engine/kernels/dispatch.h"
+#include "engine/kernels/gemv.h"
 #include "engine/kernels/packed.h"
 
 /* One level and the functions listing its kernels. */
@@ -127,6 +128,19 @@ const hearth_packed_gemm *hearth_packed_gemm_get(uint32_t type) {
 #if defined(__x86_64__)
     const hearth_isa isa = hearth_kernels_level();
     if (isa == HEARTH_ISA_AVX2 || isa == HEARTH_ISA_AVX512) return hearth_packed_gemm_avx2(type);
+#else
+    (void)type;
+#endif
+    return NULL;
+}
+
+/* Returns the decode (gemv) kernels of `type` for the selected level, or
+ * NULL; see gemv.h. As for the packed kernels, the AVX-512 level runs the
+ * AVX2 set: the exact block integers and float statements are the same. */
+const hearth_gemv *hearth_gemv_get(uint32_t type) {
+#if defined(__x86_64__)
+    const hearth_isa isa = hearth_kernels_level();
+    if (isa == HEARTH_ISA_AVX2 || isa == HEARTH_ISA_AVX512) return hearth_gemv_avx2(type);
 #else
     (void)type;
 #endif
