@@ -29,6 +29,7 @@
 #include "engine/kernels/cpu.h"
 #include "engine/kernels/dispatch.h"
 #include "engine/kernels/gemv.h"
+#include "engine/kernels/packed.h"
 #include "hearth/alloc.h"
 #include "hearth/quant.h"
 
@@ -147,13 +148,38 @@ static void matmul_pass(const hearth_type_traits *tr, bool tiles, const uint8_t 
     }
 }
 
+/* The packed matmul loop of ops.c (dot_rows_packed, one thread): each group
+ * of HEARTH_PACK_ROWS rows is repacked, then run against every token. `pa`
+ * holds the activations converted to the kernel's layout, `pab` bytes
+ * apart; buf holds 4 packed groups. */
+static void packed_pass(const hearth_packed_gemm *pk, const uint8_t *w, size_t row_bytes, int64_t rows, int64_t cols,
+                        const uint8_t *pa, size_t pab, int32_t ntok, float *y, uint8_t *buf) {
+    enum { R = HEARTH_PACK_ROWS, G = 4 };
+    const size_t gb = (pk->group_bytes(cols) + 63) & ~(size_t)63;
+    for (int64_t rb = 0; rb < rows; rb += (int64_t)G * R) {
+        int ng = 0, nr[G];
+        for (; ng < G && rb + (int64_t)ng * R < rows; ng++) {
+            const int64_t r = rb + (int64_t)ng * R;
+            nr[ng] = rows - r < R ? (int)(rows - r) : R;
+            pk->pack(cols, w + (size_t)r * row_bytes, row_bytes, nr[ng], buf + (size_t)ng * gb);
+        }
+        for (int32_t i = 0; i < ntok; i += HEARTH_PACK_TOKENS) {
+            const int nt = ntok - i < HEARTH_PACK_TOKENS ? ntok - i : HEARTH_PACK_TOKENS;
+            for (int g = 0; g < ng; g++)
+                pk->tile(cols, &y[(size_t)i * rows + (size_t)rb + (size_t)g * R], (size_t)rows, buf + (size_t)g * gb,
+                         pa + (size_t)i * pab, pab, nr[g], nt);
+        }
+    }
+}
+
 /* Prefill benchmark (--gemm); returns the process exit status. */
 static int bench_gemm(int argc, char **argv, double min_s) {
     const char *e;
     const int32_t ntok = (e = getenv("HEARTH_BENCH_TOKENS")) && atoi(e) > 0 ? atoi(e) : 512;
     const int64_t shapes[2] = {2048, 5632}, cols = 2048;
     printf("kernels: %s; prefill %d tokens, %lld columns, 1 thread\n", hearth_kernels_isa(), ntok, (long long)cols);
-    printf("%-8s %-8s %6s %10s %10s %8s\n", "type", "path", "rows", "vec GOP/s", "gemm GOP/s", "speedup");
+    printf("%-8s %-8s %6s %10s %10s %8s %12s\n", "type", "path", "rows", "vec GOP/s", "gemm GOP/s", "speedup",
+           "packed GOP/s");
     float *x = hearth_malloc((size_t)cols * (size_t)ntok * sizeof(float));
     float *y = hearth_malloc((size_t)5632 * (size_t)ntok * sizeof(float));
     uint8_t *act = hearth_malloc((size_t)cols * 4 * (size_t)ntok + 64);
@@ -194,8 +220,28 @@ static int bench_gemm(int argc, char **argv, double min_s) {
                     } while ((tg = now() - t0) < min_s);
                     tg /= passes;
                 }
-                printf("%-8s %-8s %6lld %10.1f %10.1f %7.2fx\n", ref->name, hearth_isa_name((hearth_isa)li),
-                       (long long)rows, ops / tv / 1e9, tg > 0 ? ops / tg / 1e9 : 0.0, tg > 0 ? tv / tg : 0.0);
+                /* the packed kernels exist for the selected level only */
+                const hearth_packed_gemm *pk = li == (int)hearth_kernels_level() ? hearth_packed_gemm_get(t) : NULL;
+                double tp = 0.0;
+                uint8_t *pa = pk ? hearth_malloc_aligned(pk->act_bytes(cols) * (size_t)ntok + 64, 64) : NULL;
+                uint8_t *buf = pk ? hearth_malloc_aligned(((pk->group_bytes(cols) + 63) & ~(size_t)63) * 4, 64) : NULL;
+                if (pa && buf) {
+                    const size_t pab = pk->act_bytes(cols);
+                    for (int32_t i = 0; i < ntok; i++)
+                        pk->act_convert(cols, act + (size_t)i * act_bytes, pa + (size_t)i * pab);
+                    passes = 0;
+                    t0 = now();
+                    do {
+                        packed_pass(pk, w, row_bytes, rows, cols, pa, pab, ntok, y, buf);
+                        passes++;
+                    } while ((tp = now() - t0) < min_s);
+                    tp /= passes;
+                }
+                hearth_free_aligned(pa);
+                hearth_free_aligned(buf);
+                printf("%-8s %-8s %6lld %10.1f %10.1f %7.2fx %12.1f\n", ref->name, hearth_isa_name((hearth_isa)li),
+                       (long long)rows, ops / tv / 1e9, tg > 0 ? ops / tg / 1e9 : 0.0, tg > 0 ? tv / tg : 0.0,
+                       tp > 0 ? ops / tp / 1e9 : 0.0);
                 fflush(stdout);
             }
         }

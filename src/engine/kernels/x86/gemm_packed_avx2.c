@@ -24,6 +24,10 @@
 
 #define PK_INLINE static inline __attribute__((always_inline))
 #define PK_UNROLL _Pragma("GCC unroll 8")
+/* Keeps a running sum a running sum: without it the compiler reassociates
+ * the (modular, so legally reorderable) integer adds of an unrolled block
+ * into a tree that needs every product live at once, and spills them. */
+#define PK_CHAIN(v) __asm__("" : "+x"(v))
 
 enum { Q40_BLOCK = 320, Q40_QS = 0, Q40_CORR = 256, Q40_D = 288 };
 
@@ -123,6 +127,7 @@ PK_INLINE void q40_block(const uint8_t *pk, const float *const d[HEARTH_PACK_TOK
             memcpy(&a, q[t] + 32 * b + 4 * g, 4);
             const __m256i p = _mm256_maddubs_epi16(_mm256_set1_epi32(a), wg);
             s[t] = g == 0 ? p : _mm256_add_epi16(s[t], p);
+            PK_CHAIN(s[t]);
         }
     }
     const __m256i ones = _mm256_set1_epi16(1);
@@ -208,6 +213,7 @@ PK_INLINE void q80_block(const uint8_t *pk, const float *const d[HEARTH_PACK_TOK
             memcpy(&a, q[t] + 32 * b + 4 * g, 4);
             const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ua, _mm256_sign_epi8(_mm256_set1_epi32(a), sg)), ones);
             s[t] = g == 0 ? p : _mm256_add_epi32(s[t], p);
+            PK_CHAIN(s[t]);
         }
     }
     const __m256 dx = _mm256_load_ps((const float *)(const void *)(w + Q80_D));
@@ -251,29 +257,25 @@ PK_INLINE void pk_tile_nt(int k, int64_t n, float *s, size_t lds, const uint8_t 
         d[t] = (const float *)(const void *)a;
         q[t] = a + (size_t)nb * sizeof(float);
     }
-    __m256 acc[4][HEARTH_PACK_TOKENS]; /* [phase][token] */
-    PK_UNROLL
-    for (int p = 0; p < 4; p++)
+    /* One phase at a time: only nt accumulators stay live (all 4 phases at
+     * once need 16 and the compiler spills them), and each phase still adds
+     * its blocks in increasing order, as the vec_dot does. */
+    __m256 res[4][HEARTH_PACK_TOKENS]; /* [phase][token] */
+    for (int p = 0; p < 4; p++) {
+        __m256 acc[HEARTH_PACK_TOKENS];
+        __m256 *ap[HEARTH_PACK_TOKENS];
         PK_UNROLL
-        for (int t = 0; t < HEARTH_PACK_TOKENS; t++) acc[p][t] = _mm256_setzero_ps();
-    __m256 *ap[4][HEARTH_PACK_TOKENS];
-    PK_UNROLL
-    for (int p = 0; p < 4; p++)
+        for (int t = 0; t < HEARTH_PACK_TOKENS; t++) {
+            acc[t] = _mm256_setzero_ps();
+            ap[t] = &acc[t];
+        }
+        for (int64_t b = p; b < nb; b += 4) pk_block(k, pk, d, q, b, nt, ap);
         PK_UNROLL
-        for (int t = 0; t < HEARTH_PACK_TOKENS; t++) ap[p][t] = &acc[p][t];
-    int64_t b = 0;
-    for (; b + 4 <= nb; b += 4) {
-        pk_block(k, pk, d, q, b, nt, ap[0]);
-        pk_block(k, pk, d, q, b + 1, nt, ap[1]);
-        pk_block(k, pk, d, q, b + 2, nt, ap[2]);
-        pk_block(k, pk, d, q, b + 3, nt, ap[3]);
+        for (int t = 0; t < nt; t++) res[p][t] = acc[t];
     }
-    if (b < nb) pk_block(k, pk, d, q, b++, nt, ap[0]);
-    if (b < nb) pk_block(k, pk, d, q, b++, nt, ap[1]);
-    if (b < nb) pk_block(k, pk, d, q, b, nt, ap[2]);
     PK_UNROLL
     for (int t = 0; t < nt; t++)
-        pk_store(s + (size_t)t * lds, _mm256_add_ps(_mm256_add_ps(acc[0][t], acc[1][t]), _mm256_add_ps(acc[2][t], acc[3][t])),
+        pk_store(s + (size_t)t * lds, _mm256_add_ps(_mm256_add_ps(res[0][t], res[1][t]), _mm256_add_ps(res[2][t], res[3][t])),
                  nr);
 }
 
@@ -417,6 +419,7 @@ PK_INLINE void k4_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, co
                 for (int t = 0; t < nt; t++) {
                     const __m256i p = _mm256_maddubs_epi16(wg, pk_bcast4(a[t] + ao + K4_ACT_QS + 32 * j + 4 * g));
                     s16[t] = g == 0 ? p : _mm256_add_epi16(s16[t], p);
+                    PK_CHAIN(s16[t]);
                 }
             }
             const __m256i scj = _mm256_load_si256((const __m256i *)(const void *)(w + K4_SC + 32 * j));
