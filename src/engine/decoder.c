@@ -79,7 +79,10 @@ typedef struct attn_task {
     bool causal;
 } attn_task;
 
-/* Each (token, head) pair is independent: split them across threads. */
+/* Each (token, KV head) pair is independent: split them across threads,
+ * all query heads of the KV head in one kernel call (attn.h). When there
+ * are too few pairs to keep every thread busy (decoding one token), the
+ * query heads of a group are split further. */
 static void attention_rows(void *arg, int ith, int nth) {
     attn_task *t = arg;
     hearth_context *c = t->c;
@@ -88,18 +91,23 @@ static void attention_rows(void *arg, int ith, int nth) {
     int32_t hd = hp->head_dim, nh = hp->n_head, nkv = hp->n_head_kv;
     int32_t group = nh / nkv;
     size_t kvd = (size_t)nkv * hd, qd = (size_t)nh * hd;
-    float *sc = c->scores + (size_t)ith * c->n_ctx;
+    size_t rows = (size_t)(c->n_ctx > c->n_ubatch ? c->n_ctx : c->n_ubatch);
+    float *sc = c->scores + (size_t)ith * (size_t)group * rows;
     float scale = 1.0f / sqrtf((float)hd);
     hearth_attn_fn attn = hearth_attn_kernel();
-    int64_t total = (int64_t)ub->n * nh;
+    int32_t per = group; /* query heads per job */
+    while (per % 2 == 0 && (int64_t)ub->n * nkv * (group / per) < 2 * (int64_t)nth) per /= 2;
+    int32_t parts = group / per;
+    int64_t total = (int64_t)ub->n * nkv * parts;
     for (int64_t job = ith; job < total; job += nth) {
-        int32_t i = (int32_t)(job / nh), h = (int32_t)(job % nh);
-        int32_t kvh = h / group;
+        int32_t i = (int32_t)(job / ((int64_t)nkv * parts));
+        int32_t rest = (int32_t)(job % ((int64_t)nkv * parts));
+        int32_t kvh = rest / parts, h = kvh * group + (rest % parts) * per;
         int32_t seq = t->causal ? ub->seq[i] : 0;
         const float *kc = hearth_kv_row(c, c->k_cache, t->layer, seq, 0) + (size_t)kvh * hd;
         const float *vc = hearth_kv_row(c, c->v_cache, t->layer, seq, 0) + (size_t)kvh * hd;
         int32_t n_keys = t->causal ? ub->pos[i] + 1 : ub->n;
-        attn(c->q + (size_t)i * qd + (size_t)h * hd, kc, vc, kvd, n_keys, hd, scale, sc,
+        attn(c->q + (size_t)i * qd + (size_t)h * hd, per, kc, vc, kvd, n_keys, hd, scale, sc,
              c->att + (size_t)i * qd + (size_t)h * hd);
     }
 }
@@ -125,17 +133,18 @@ static void qk_rope_rows(void *arg, int ith, int nth) {
     const hearth_hparams *hp = &m->hp;
     int32_t hd = hp->head_dim, nh = hp->n_head, nkv = hp->n_head_kv;
     int neox = hp->rope == HEARTH_ROPE_NEOX;
+    float cs[HEARTH_MAX_ROT / 2], sn[HEARTH_MAX_ROT / 2];
     for (int32_t i = ith; i < t->ub->n; i += nth) {
-        int32_t pos = t->ub->pos[i];
+        hearth_rope_angles(cs, sn, m->n_rot, t->ub->pos[i], hp->rope_scale, m->rope_inv_freq);
         for (int32_t h = 0; h < nh; h++) {
             float *q = c->q + ((size_t)i * nh + h) * hd;
             if (t->L->q_norm) hearth_rmsnorm(q, q, t->L->q_norm, hd, hp->norm_eps);
-            hearth_rope(q, m->n_rot, pos, hp->rope_scale, m->rope_inv_freq, neox);
+            hearth_rope_apply(q, m->n_rot, cs, sn, neox);
         }
         for (int32_t h = 0; h < nkv; h++) {
             float *k = c->k + ((size_t)i * nkv + h) * hd;
             if (t->L->k_norm) hearth_rmsnorm(k, k, t->L->k_norm, hd, hp->norm_eps);
-            hearth_rope(k, m->n_rot, pos, hp->rope_scale, m->rope_inv_freq, neox);
+            hearth_rope_apply(k, m->n_rot, cs, sn, neox);
         }
     }
 }

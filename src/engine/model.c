@@ -165,7 +165,7 @@ static hearth_status load_common_hparams(hearth_model *m) {
     hp->head_dim = (v > 65536 ? -1 : (int32_t)v);
     uint32_t vlen = (uint32_t)hp->head_dim;
     if ((st = hearth_model_key_u32(m, "attention.value_length", false, &vlen))) return st;
-    CHECK_RANGE(hp->head_dim, 1, 4096);
+    CHECK_RANGE(hp->head_dim, 1, HEARTH_MAX_ROT); /* n_rot <= head_dim (ops.h) */
     if ((int32_t)vlen != hp->head_dim)
         return hearth_error_set(HEARTH_ERR_UNSUPPORTED, "key_length %d != value_length %u",
                                 hp->head_dim, vlen);
@@ -360,7 +360,9 @@ hearth_status hearth_context_new_seqs(const hearth_model *m, int32_t n_ctx, int3
     c->att = ctx_alloc(c, ub * qd);
     c->ffa = ctx_alloc(c, ub * (size_t)hp->n_ff);
     c->ffb = ctx_alloc(c, ub * (size_t)hp->n_ff);
-    c->scores = ctx_alloc(c, (size_t)n_threads * (size_t)(n_ctx > c->n_ubatch ? n_ctx : c->n_ubatch));
+    /* per thread: one score row per query head of a KV group (attn.h) */
+    c->scores = ctx_alloc(c, (size_t)n_threads * (size_t)(hp->n_head / hp->n_head_kv) *
+                                 (size_t)(n_ctx > c->n_ubatch ? n_ctx : c->n_ubatch));
     c->out_rows = ctx_alloc(c, ub * d);
     size_t sb = hearth_matmul_scratch_bytes((int64_t)wmax, c->n_ubatch);
     c->scratch = hearth_malloc_aligned(sb, 64);

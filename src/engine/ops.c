@@ -206,12 +206,18 @@ void hearth_layernorm(float *y, const float *x, const float *w, const float *b, 
     }
 }
 
-void hearth_rope(float *x, int32_t n_rot, int32_t pos, float pos_scale, const double *inv_freq,
-                 int neox) {
+void hearth_rope_angles(float *cs, float *sn, int32_t n_rot, int32_t pos, float pos_scale, const double *inv_freq) {
+    for (int32_t i = 0; i < n_rot / 2; i++) {
+        double theta = (double)pos * pos_scale * inv_freq[i];
+        cs[i] = (float)cos(theta);
+        sn[i] = (float)sin(theta);
+    }
+}
+
+void hearth_rope_apply(float *x, int32_t n_rot, const float *cs, const float *sn, int neox) {
     int32_t half = n_rot / 2;
     for (int32_t i = 0; i < half; i++) {
-        double theta = (double)pos * pos_scale * inv_freq[i];
-        float c = (float)cos(theta), s = (float)sin(theta);
+        float c = cs[i], s = sn[i];
         int32_t a = neox ? i : 2 * i;
         int32_t b = neox ? i + half : 2 * i + 1;
         float x0 = x[a], x1 = x[b];

@@ -48,11 +48,17 @@ void hearth_rmsnorm(float *y, const float *x, const float *w, int64_t n, float e
 void hearth_layernorm(float *y, const float *x, const float *w, const float *b, int64_t n,
                       float eps);
 
-/* Rotary position embedding of one head vector in place. `inv_freq` holds
- * n_rot/2 frequencies (already divided by any per-dimension factor); pairs
- * are (2i, 2i+1) for NORMAL and (i, i + n_rot/2) for NEOX. */
-void hearth_rope(float *x, int32_t n_rot, int32_t pos, float pos_scale, const double *inv_freq,
-                 int neox);
+/* Rotary position embedding in two steps, so that the n_rot/2 angles of a
+ * position are computed once for all heads of a token: hearth_rope_angles
+ * writes their cosines and sines (cs, sn: n_rot/2 floats each; `inv_freq`
+ * holds n_rot/2 frequencies, already divided by any per-dimension factor),
+ * and hearth_rope_apply rotates one head vector in place; pairs are
+ * (2i, 2i+1) for NORMAL and (i, i + n_rot/2) for NEOX. */
+/* Largest rotated dimension count: the model loader caps head_dim here. */
+#define HEARTH_MAX_ROT 4096
+
+void hearth_rope_angles(float *cs, float *sn, int32_t n_rot, int32_t pos, float pos_scale, const double *inv_freq);
+void hearth_rope_apply(float *x, int32_t n_rot, const float *cs, const float *sn, int neox);
 
 /* In-place softmax over n values. */
 void hearth_softmax(float *x, int64_t n);

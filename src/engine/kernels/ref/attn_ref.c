@@ -4,8 +4,9 @@
 
 #include "engine/kernels/attn.h"
 
-void hearth_attn_ref(const float *q, const float *k, const float *v, size_t stride, int32_t n_keys,
-                     int32_t hd, float scale, float *scores, float *out) {
+/* One query head: the definition, in plain loops. */
+static void attn_head(const float *q, const float *k, const float *v, size_t stride, int32_t n_keys, int32_t hd,
+                      float scale, float *scores, float *out) {
     float max = -INFINITY;
     for (int32_t j = 0; j < n_keys; j++) {
         const float *kj = k + (size_t)j * stride;
@@ -27,4 +28,12 @@ void hearth_attn_ref(const float *q, const float *k, const float *v, size_t stri
         float p = scores[j] * inv;
         for (int32_t e = 0; e < hd; e++) out[e] += p * vj[e];
     }
+}
+
+/* See attn.h: each head of the group in turn. */
+void hearth_attn_ref(const float *q, int32_t n_q, const float *k, const float *v, size_t stride, int32_t n_keys,
+                     int32_t hd, float scale, float *scores, float *out) {
+    for (int32_t h = 0; h < n_q; h++)
+        attn_head(q + (size_t)h * hd, k, v, stride, n_keys, hd, scale, scores + (size_t)h * n_keys,
+                  out + (size_t)h * hd);
 }

@@ -1,11 +1,20 @@
 /* attn_avx2.c - the attention kernel (kernels/attn.h) with AVX2 + FMA:
- * 8-wide q.k dots and 8-wide accumulation of the weighted values, the head
- * vector kept in registers for head sizes up to 256. */
+ * 8-wide q.k dots reduced 8 keys at a time, a vectorised exp, and 8-wide
+ * accumulation of the weighted values (normalised once at the end), the
+ * head vector kept in registers for head sizes up to 256. */
 #include <immintrin.h>
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "engine/kernels/attn.h"
+
+static inline float hmax256(__m256 x) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
 
 static inline float hsum256(__m256 x) {
     __m128 lo = _mm256_castps256_ps128(x), hi = _mm256_extractf128_ps(x, 1);
@@ -15,42 +24,148 @@ static inline float hsum256(__m256 x) {
     return _mm_cvtss_f32(lo);
 }
 
-void hearth_attn_avx2(const float *q, const float *k, const float *v, size_t stride, int32_t n_keys,
-                      int32_t hd, float scale, float *scores, float *out) {
-    int32_t hv = hd & ~7;
-    if (hd > 256 || hv != hd) { /* unusual head sizes: the reference */
-        hearth_attn_ref(q, k, v, stride, n_keys, hd, scale, scores, out);
-        return;
-    }
-    int32_t nv = hd / 8;
-    __m256 qv[32];
-    for (int32_t i = 0; i < nv; i++) qv[i] = _mm256_loadu_ps(q + 8 * i);
-    float max = -INFINITY;
-    for (int32_t j = 0; j < n_keys; j++) {
+/* The 8 lane sums of a[0..7], in order (a transpose-and-add). */
+static inline __m256 hsum8x8(const __m256 a[8]) {
+    const __m256 h0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+    const __m256 h1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+    /* h0 = [s0l s1l s2l s3l | s0h s1h s2h s3h], h1 likewise for 4..7 */
+    return _mm256_add_ps(_mm256_permute2f128_ps(h0, h1, 0x20), _mm256_permute2f128_ps(h0, h1, 0x31));
+}
+
+/* e^x for 8 lanes, x <= 0 (scores minus their maximum): Cody-Waite range
+ * reduction x = n ln2 + r, |r| <= ln2/2, and a degree-6 polynomial for
+ * e^r (error within 2 ulp of expf); lanes below -87 give 0, as expf's
+ * result there is at most a subnormal that cannot move the softmax. */
+static inline __m256 exp_neg8(__m256 x) {
+    const __m256 lo = _mm256_set1_ps(-87.0f);
+    const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    x = _mm256_max_ps(x, lo);
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
+/* Keys per chunk: a chunk's K (or V) rows stay in L1 while every head of
+ * the group runs over them. */
+#define ATTN_CHUNK 64
+
+/* Scores of one (pre-scaled) query head against keys [j0, j1) of a chunk,
+ * 8 keys at a time: 8 independent FMA chains (one per key, so the FMA
+ * latency is hidden) and one transpose-add instead of 8 horizontal sums. */
+static inline void chunk_scores(const __m256 *qv, int32_t nv, const float *k, size_t stride, int32_t j0, int32_t j1,
+                                float *scores) {
+    int32_t j = j0;
+    for (; j + 8 <= j1; j += 8) {
         const float *kj = k + (size_t)j * stride;
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        int32_t i = 0;
-        for (; i + 1 < nv; i += 2) {
-            a0 = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(kj + 8 * i), a0);
-            a1 = _mm256_fmadd_ps(qv[i + 1], _mm256_loadu_ps(kj + 8 * i + 8), a1);
-        }
-        if (i < nv) a0 = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(kj + 8 * i), a0);
-        float s = hsum256(_mm256_add_ps(a0, a1)) * scale;
-        scores[j] = s;
-        if (s > max) max = s;
+        __m256 a[8];
+        for (int u = 0; u < 8; u++) a[u] = _mm256_mul_ps(qv[0], _mm256_loadu_ps(kj + (size_t)u * stride));
+        for (int32_t i = 1; i < nv; i++)
+            for (int u = 0; u < 8; u++)
+                a[u] = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(kj + (size_t)u * stride + 8 * i), a[u]);
+        _mm256_storeu_ps(scores + j, hsum8x8(a));
     }
-    double sum = 0.0;
-    for (int32_t j = 0; j < n_keys; j++) {
+    for (; j < j1; j++) {
+        const float *kj = k + (size_t)j * stride;
+        __m256 s = _mm256_mul_ps(qv[0], _mm256_loadu_ps(kj));
+        for (int32_t i = 1; i < nv; i++) s = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(kj + 8 * i), s);
+        scores[j] = hsum256(s);
+    }
+}
+
+/* o[0..8W) (+)= sum over keys [j0, j1) of p_j * v_j[0..8W), W = 1, 2, 4 or 8
+ * (a constant after inlining, so the W accumulators live in registers;
+ * with a run-time width they would round-trip through memory every key). */
+static inline __attribute__((always_inline)) void pv_slice(int W, const float *v, size_t stride, const float *p,
+                                                           int32_t j0, int32_t j1, bool first, float scale_out,
+                                                           bool last, float *o) {
+    __m256 acc[8];
+    for (int u = 0; u < W; u++) acc[u] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(o + 8 * u);
+    for (int32_t j = j0; j < j1; j++) {
+        const float *vj = v + (size_t)j * stride;
+        const __m256 pj = _mm256_set1_ps(p[j]);
+        for (int u = 0; u < W; u++) acc[u] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8 * u), acc[u]);
+    }
+    if (last)
+        for (int u = 0; u < W; u++) acc[u] = _mm256_mul_ps(acc[u], _mm256_set1_ps(scale_out));
+    for (int u = 0; u < W; u++) _mm256_storeu_ps(o + 8 * u, acc[u]);
+}
+
+/* Replaces scores[0..n) by exp(score - max) and returns 1 / their sum. */
+static inline float softmax_exp(float *scores, int32_t n) {
+    __m256 vmax = _mm256_set1_ps(-INFINITY);
+    int32_t j = 0;
+    for (; j + 8 <= n; j += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(scores + j));
+    float max = hmax256(vmax);
+    for (; j < n; j++)
+        if (scores[j] > max) max = scores[j];
+    const __m256 vm = _mm256_set1_ps(max);
+    __m256 vsum = _mm256_setzero_ps();
+    for (j = 0; j + 8 <= n; j += 8) {
+        const __m256 e = exp_neg8(_mm256_sub_ps(_mm256_loadu_ps(scores + j), vm));
+        _mm256_storeu_ps(scores + j, e);
+        vsum = _mm256_add_ps(vsum, e);
+    }
+    double sum = hsum256(vsum);
+    for (; j < n; j++) {
         scores[j] = expf(scores[j] - max);
         sum += scores[j];
     }
-    float inv = (float)(1.0 / sum);
-    __m256 acc[32];
-    for (int32_t i = 0; i < nv; i++) acc[i] = _mm256_setzero_ps();
-    for (int32_t j = 0; j < n_keys; j++) {
-        const float *vj = v + (size_t)j * stride;
-        __m256 p = _mm256_set1_ps(scores[j] * inv);
-        for (int32_t i = 0; i < nv; i++) acc[i] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8 * i), acc[i]);
+    return (float)(1.0 / sum);
+}
+
+/* See attn.h. The three passes (scores, softmax, weighted values) each run
+ * chunk by chunk over the keys with every head of the group inside, so K
+ * and V rows come from memory once per group. */
+void hearth_attn_avx2(const float *q, int32_t n_q, const float *k, const float *v, size_t stride, int32_t n_keys,
+                      int32_t hd, float scale, float *scores, float *out) {
+    if (hd > 256 || (hd & 7) != 0) { /* unusual head sizes: the reference */
+        hearth_attn_ref(q, n_q, k, v, stride, n_keys, hd, scale, scores, out);
+        return;
     }
-    for (int32_t i = 0; i < nv; i++) _mm256_storeu_ps(out + 8 * i, acc[i]);
+    const int32_t nv = hd / 8;
+    __m256 qv[32];
+    for (int32_t c0 = 0; c0 < n_keys; c0 += ATTN_CHUNK) {
+        const int32_t c1 = c0 + ATTN_CHUNK < n_keys ? c0 + ATTN_CHUNK : n_keys;
+        for (int32_t h = 0; h < n_q; h++) {
+            const float *qh = q + (size_t)h * hd;
+            for (int32_t i = 0; i < nv; i++) qv[i] = _mm256_mul_ps(_mm256_loadu_ps(qh + 8 * i), _mm256_set1_ps(scale));
+            chunk_scores(qv, nv, k, stride, c0, c1, scores + (size_t)h * n_keys);
+        }
+    }
+    float inv[64];
+    const int32_t nq = n_q < 64 ? n_q : 64;
+    for (int32_t h = 0; h < nq; h++) inv[h] = softmax_exp(scores + (size_t)h * n_keys, n_keys);
+    for (int32_t c0 = 0; c0 < n_keys; c0 += ATTN_CHUNK) {
+        const int32_t c1 = c0 + ATTN_CHUNK < n_keys ? c0 + ATTN_CHUNK : n_keys;
+        for (int32_t h = 0; h < nq; h++) {
+            float *oh = out + (size_t)h * hd;
+            const float *sh = scores + (size_t)h * n_keys;
+            const bool first = c0 == 0, last = c1 == n_keys;
+            int32_t i = 0;
+            for (; i + 8 <= nv; i += 8) pv_slice(8, v + 8 * i, stride, sh, c0, c1, first, inv[h], last, oh + 8 * i);
+            if (i + 4 <= nv) {
+                pv_slice(4, v + 8 * i, stride, sh, c0, c1, first, inv[h], last, oh + 8 * i);
+                i += 4;
+            }
+            if (i + 2 <= nv) {
+                pv_slice(2, v + 8 * i, stride, sh, c0, c1, first, inv[h], last, oh + 8 * i);
+                i += 2;
+            }
+            if (i < nv) pv_slice(1, v + 8 * i, stride, sh, c0, c1, first, inv[h], last, oh + 8 * i);
+        }
+    }
+    /* groups wider than 64 heads (none known): the rest one by one */
+    if (n_q > nq)
+        hearth_attn_avx2(q + (size_t)nq * hd, n_q - nq, k, v, stride, n_keys, hd, scale, scores + (size_t)nq * n_keys,
+                         out + (size_t)nq * hd);
 }
