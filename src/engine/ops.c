@@ -104,9 +104,16 @@ static void dot_rows(void *arg, int ith, int nth) {
     const uint8_t *act = t->act ? t->act : (const uint8_t *)t->x;
     if (t->pk && dot_rows_packed(t, ith, nth)) return;
     if (t->gv) {
-        for (int32_t i = 0; r0 < r1 && i < t->n_tokens; i++)
-            t->gv->rows(w->n_in, &t->y[(size_t)i * w->n_out + r0], w->data + (size_t)r0 * w->row_bytes, w->row_bytes,
-                        r1 - r0, t->gact + (size_t)i * t->gact_row_bytes);
+        /* a few tokens (below PACK_MIN_TOKENS): blocks of rows small enough
+         * to stay in L1 while every token runs over them, so weights are
+         * read from memory once, not once per token */
+        const int64_t rblk = t->n_tokens == 1 ? r1 - r0 : ROW_BLOCK;
+        for (int64_t rb = r0; rb < r1; rb += rblk) {
+            const int64_t nr = r1 - rb < rblk ? r1 - rb : rblk;
+            for (int32_t i = 0; i < t->n_tokens; i++)
+                t->gv->rows(w->n_in, &t->y[(size_t)i * w->n_out + rb], w->data + (size_t)rb * w->row_bytes,
+                            w->row_bytes, nr, t->gact + (size_t)i * t->gact_row_bytes);
+        }
         return;
     }
     if (t->n_tokens == 1 || !t->wt->gemm) {
