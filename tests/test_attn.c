@@ -1,16 +1,114 @@
 /* test_attn.c - the dispatched attention kernel against the scalar
  * reference: head sizes 8..256 (and odd ones that fall back), key counts
  * 1..300 (across the kernel's key chunks), groups of 1, 3 and 8 query heads
- * sharing the KV rows, strides wider than a head, random data. */
+ * sharing the KV rows, strides wider than a head, random data. The same
+ * for the F16 (half-float K/V) kernels against the F16 reference, and the
+ * row converter against hearth_fp32_to_fp16 bit for bit. */
 #include <math.h>
 #include <stdlib.h>
 
 #include "engine/kernels/attn.h"
+#include "hearth/quant.h"
 #include "test.h"
 
 static float frand(unsigned *s) {
     *s = *s * 1103515245u + 12345u;
     return ((float)((*s >> 8) & 0xFFFF) / 32768.0f - 1.0f) * 2.0f;
+}
+
+/* The F16 kernels. Both round q and the softmax weights to half floats;
+ * the fast kernel's exp is within 2 ulp of expf, which can move a weight
+ * across a half-float rounding boundary now and then (one half ulp, about
+ * 2.4e-4 relative), so the bound is wider than the F32 one. A wrong key,
+ * stride or weight costs far more than that. */
+static void check_f16(const int *hds, size_t n_hds, const int *keys, size_t n_keys, const int *groups,
+                      size_t n_groups) {
+    hearth_attn_f16_fn fast = hearth_attn_f16_kernel();
+    CHECK(fast != NULL);
+#if defined(__x86_64__)
+    printf("f16 attention kernel: %s\n", fast == hearth_attn_f16_avx2 ? "avx2" : "scalar");
+#endif
+    unsigned seed = 11;
+    double worst = 0, worst_f32 = 0;
+    for (size_t a = 0; a < n_hds; a++) {
+        for (size_t b = 0; b < n_keys; b++) {
+            for (size_t g = 0; g < n_groups; g++) {
+                int hd = hds[a], nk = keys[b], nq = groups[g];
+                size_t stride = (size_t)hd * 3 + 5;
+                uint16_t *k = malloc(stride * nk * sizeof *k), *v = malloc(stride * nk * sizeof *v);
+                float *kf = malloc(stride * nk * sizeof *kf), *vf = malloc(stride * nk * sizeof *vf);
+                float *q = malloc((size_t)nq * hd * sizeof *q), *o1 = malloc((size_t)nq * hd * sizeof *o1);
+                float *o2 = malloc((size_t)(nq * hd + 1) * sizeof *o2), *o3 = malloc((size_t)nq * hd * sizeof *o3);
+                float *s1 = malloc((size_t)nq * nk * sizeof *s1), *s2 = malloc((size_t)nq * nk * sizeof *s2);
+                if (!(k && v && kf && vf && q && o1 && o2 && o3 && s1 && s2)) {
+                    CHECK(0, "out of memory");
+                    exit(1);
+                }
+                for (size_t i = 0; i < stride * nk; i++) {
+                    k[i] = hearth_fp32_to_fp16(frand(&seed));
+                    v[i] = hearth_fp32_to_fp16(frand(&seed));
+                    kf[i] = hearth_fp16_to_fp32(k[i]);
+                    vf[i] = hearth_fp16_to_fp32(v[i]);
+                }
+                for (int i = 0; i < nq * hd; i++) q[i] = frand(&seed) * (float)(1 + i % 3);
+                o2[nq * hd] = 12345.0f;
+                float scale = 1.0f / sqrtf((float)hd);
+                hearth_attn_f16_ref(q, nq, k, v, stride, nk, hd, scale, s1, o1);
+                fast(q, nq, k, v, stride, nk, hd, scale, s2, o2);
+                /* the F32 reference on the same (exactly widened) rows: the
+                 * F16 kernels differ from it only by their roundings of q
+                 * and the weights */
+                hearth_attn_ref(q, nq, kf, vf, stride, nk, hd, scale, s1, o3);
+                double md = 0, m32 = 0;
+                for (int i = 0; i < nq * hd; i++) {
+                    double d = fabs((double)o1[i] - o2[i]);
+                    if (!(d <= md)) md = isnan(d) ? INFINITY : d;
+                    d = fabs((double)o1[i] - o3[i]);
+                    if (!(d <= m32)) m32 = isnan(d) ? INFINITY : d;
+                }
+                if (md > worst) worst = md;
+                if (m32 > worst_f32) worst_f32 = m32;
+                CHECK(md <= 2e-3, "f16 hd %d keys %d heads %d: max diff %.3g", hd, nk, nq, md);
+                CHECK(m32 <= 2e-2, "f16 ref vs f32 ref hd %d keys %d heads %d: max diff %.3g", hd, nk, nq, m32);
+                CHECK(o2[nq * hd] == 12345.0f, "f16 hd %d keys %d heads %d: wrote past the output", hd, nk, nq);
+                free(k);
+                free(v);
+                free(kf);
+                free(vf);
+                free(q);
+                free(o1);
+                free(o2);
+                free(o3);
+                free(s1);
+                free(s2);
+            }
+        }
+    }
+    printf("f16: worst difference %.3g (f16 ref vs f32 ref on the same rows: %.3g)\n", worst, worst_f32);
+    CHECK(worst_f32 > 0, "the f16 reference does not round q / the weights");
+}
+
+/* The dispatched row converter gives hearth_fp32_to_fp16's bits, including
+ * ties, subnormals, overflow and the tail after the last 8-wide block. */
+static void check_f16_rows(void) {
+    hearth_f16_row_fn cvt = hearth_f16_row_kernel();
+    enum { N = 4099 };
+    static float x[N];
+    static uint16_t y[N + 1];
+    unsigned seed = 3;
+    static const float special[] = {0.0f, -0.0f, 1.0f, 65504.0f, 65520.0f, 1e6f, -1e6f, 6.1e-5f, 5.96e-8f,
+                                    2.98e-8f, 1e-10f, 1.00048828125f, 1.00146484375f, 0.333333333f};
+    for (int i = 0; i < N; i++) {
+        float f = frand(&seed);
+        x[i] = i < (int)(sizeof special / sizeof *special) ? special[i] : f * powf(2.0f, (float)(i % 40 - 26));
+    }
+    y[N] = 0xBEEF;
+    cvt(x, y, N);
+    int bad = 0;
+    for (int i = 0; i < N; i++)
+        if (y[i] != hearth_fp32_to_fp16(x[i])) bad++;
+    CHECK(bad == 0, "f16 row converter: %d of %d values differ from hearth_fp32_to_fp16", bad, N);
+    CHECK(y[N] == 0xBEEF, "f16 row converter wrote past the row");
 }
 
 int main(void) {
@@ -65,5 +163,7 @@ int main(void) {
         }
     }
     printf("worst difference %.3g\n", worst);
+    check_f16(hds, sizeof hds / sizeof *hds, keys, sizeof keys / sizeof *keys, groups, sizeof groups / sizeof *groups);
+    check_f16_rows();
     TEST_DONE();
 }

@@ -1,8 +1,10 @@
 /* attn_ref.c - scalar reference of the attention kernel (kernels/attn.h). */
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "engine/kernels/attn.h"
+#include "hearth/quant.h"
 
 /* One query head: the definition, in plain loops. */
 static void attn_head(const float *q, const float *k, const float *v, size_t stride, int32_t n_keys, int32_t hd,
@@ -36,4 +38,54 @@ void hearth_attn_ref(const float *q, int32_t n_q, const float *k, const float *v
     for (int32_t h = 0; h < n_q; h++)
         attn_head(q + (size_t)h * hd, k, v, stride, n_keys, hd, scale, scores + (size_t)h * n_keys,
                   out + (size_t)h * hd);
+}
+
+/* ---- F16 K/V rows --------------------------------------------------------- */
+
+/* x rounded to the nearest half float, as a float. */
+static inline float round_half(float x) { return hearth_fp16_to_fp32(hearth_fp32_to_fp16(x)); }
+
+/* One query head against half-float K/V rows, with llama.cpp's roundings
+ * (attn.h): q and the normalised weights pass through half precision. */
+static void attn_head_f16(const float *q, const uint16_t *k, const uint16_t *v, size_t stride, int32_t n_keys,
+                          int32_t hd, float scale, float *scores, float *out) {
+    /* the rounded q once per head when it fits (the same values either way) */
+    float qr[256];
+    const bool pre = hd <= 256;
+    if (pre)
+        for (int32_t e = 0; e < hd; e++) qr[e] = round_half(q[e]);
+    float max = -INFINITY;
+    for (int32_t j = 0; j < n_keys; j++) {
+        const uint16_t *kj = k + (size_t)j * stride;
+        float s = 0.0f;
+        for (int32_t e = 0; e < hd; e++) s += (pre ? qr[e] : round_half(q[e])) * hearth_fp16_to_fp32(kj[e]);
+        s *= scale;
+        scores[j] = s;
+        if (s > max) max = s;
+    }
+    double sum = 0.0;
+    for (int32_t j = 0; j < n_keys; j++) {
+        scores[j] = expf(scores[j] - max);
+        sum += scores[j];
+    }
+    float inv = (float)(1.0 / sum);
+    memset(out, 0, (size_t)hd * sizeof *out);
+    for (int32_t j = 0; j < n_keys; j++) {
+        const uint16_t *vj = v + (size_t)j * stride;
+        float p = round_half(scores[j] * inv);
+        for (int32_t e = 0; e < hd; e++) out[e] += p * hearth_fp16_to_fp32(vj[e]);
+    }
+}
+
+/* See attn.h: each head of the group in turn. */
+void hearth_attn_f16_ref(const float *q, int32_t n_q, const uint16_t *k, const uint16_t *v, size_t stride,
+                         int32_t n_keys, int32_t hd, float scale, float *scores, float *out) {
+    for (int32_t h = 0; h < n_q; h++)
+        attn_head_f16(q + (size_t)h * hd, k, v, stride, n_keys, hd, scale, scores + (size_t)h * n_keys,
+                      out + (size_t)h * hd);
+}
+
+/* See attn.h. */
+void hearth_f16_row_ref(const float *x, uint16_t *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = hearth_fp32_to_fp16(x[i]);
 }

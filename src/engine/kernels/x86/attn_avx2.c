@@ -169,3 +169,108 @@ void hearth_attn_avx2(const float *q, int32_t n_q, const float *k, const float *
         hearth_attn_avx2(q + (size_t)nq * hd, n_q - nq, k, v, stride, n_keys, hd, scale, scores + (size_t)nq * n_keys,
                          out + (size_t)nq * hd);
 }
+
+/* ---- F16 K/V rows (F16C conversions on the loads) ------------------------- */
+
+static inline __m256 load_half8(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+
+/* x rounded to the nearest half float (attn.h: llama.cpp's roundings). */
+static inline __m256 round_half8(__m256 x) { return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT)); }
+
+static inline float round_half1(float x) {
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(x), _MM_FROUND_TO_NEAREST_INT)));
+}
+
+/* chunk_scores for half-float K rows. */
+static inline void chunk_scores_f16(const __m256 *qv, int32_t nv, const uint16_t *k, size_t stride, int32_t j0,
+                                    int32_t j1, float *scores) {
+    int32_t j = j0;
+    for (; j + 8 <= j1; j += 8) {
+        const uint16_t *kj = k + (size_t)j * stride;
+        __m256 a[8];
+        for (int u = 0; u < 8; u++) a[u] = _mm256_mul_ps(qv[0], load_half8(kj + (size_t)u * stride));
+        for (int32_t i = 1; i < nv; i++)
+            for (int u = 0; u < 8; u++)
+                a[u] = _mm256_fmadd_ps(qv[i], load_half8(kj + (size_t)u * stride + 8 * i), a[u]);
+        _mm256_storeu_ps(scores + j, hsum8x8(a));
+    }
+    for (; j < j1; j++) {
+        const uint16_t *kj = k + (size_t)j * stride;
+        __m256 s = _mm256_mul_ps(qv[0], load_half8(kj));
+        for (int32_t i = 1; i < nv; i++) s = _mm256_fmadd_ps(qv[i], load_half8(kj + 8 * i), s);
+        scores[j] = hsum256(s);
+    }
+}
+
+/* pv_slice for half-float V rows; the weights p are already normalised. */
+static inline __attribute__((always_inline)) void pv_slice_f16(int W, const uint16_t *v, size_t stride,
+                                                               const float *p, int32_t j0, int32_t j1, bool first,
+                                                               float *o) {
+    __m256 acc[8];
+    for (int u = 0; u < W; u++) acc[u] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(o + 8 * u);
+    for (int32_t j = j0; j < j1; j++) {
+        const uint16_t *vj = v + (size_t)j * stride;
+        const __m256 pj = _mm256_set1_ps(p[j]);
+        for (int u = 0; u < W; u++) acc[u] = _mm256_fmadd_ps(pj, load_half8(vj + 8 * u), acc[u]);
+    }
+    for (int u = 0; u < W; u++) _mm256_storeu_ps(o + 8 * u, acc[u]);
+}
+
+/* Replaces scores[0..n) by their softmax rounded to half floats, as
+ * llama.cpp feeds them to its F16 V product. */
+static inline void softmax_half(float *scores, int32_t n) {
+    const float inv = softmax_exp(scores, n);
+    const __m256 vi = _mm256_set1_ps(inv);
+    int32_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        _mm256_storeu_ps(scores + j, round_half8(_mm256_mul_ps(_mm256_loadu_ps(scores + j), vi)));
+    for (; j < n; j++) scores[j] = round_half1(scores[j] * inv);
+}
+
+/* See attn.h: hearth_attn_avx2's passes over half-float rows. */
+void hearth_attn_f16_avx2(const float *q, int32_t n_q, const uint16_t *k, const uint16_t *v, size_t stride,
+                          int32_t n_keys, int32_t hd, float scale, float *scores, float *out) {
+    if (hd > 256 || (hd & 7) != 0) {
+        hearth_attn_f16_ref(q, n_q, k, v, stride, n_keys, hd, scale, scores, out);
+        return;
+    }
+    const int32_t nv = hd / 8;
+    __m256 qv[32];
+    for (int32_t c0 = 0; c0 < n_keys; c0 += ATTN_CHUNK) {
+        const int32_t c1 = c0 + ATTN_CHUNK < n_keys ? c0 + ATTN_CHUNK : n_keys;
+        for (int32_t h = 0; h < n_q; h++) {
+            const float *qh = q + (size_t)h * hd;
+            for (int32_t i = 0; i < nv; i++)
+                qv[i] = _mm256_mul_ps(round_half8(_mm256_loadu_ps(qh + 8 * i)), _mm256_set1_ps(scale));
+            chunk_scores_f16(qv, nv, k, stride, c0, c1, scores + (size_t)h * n_keys);
+        }
+    }
+    for (int32_t h = 0; h < n_q; h++) softmax_half(scores + (size_t)h * n_keys, n_keys);
+    for (int32_t c0 = 0; c0 < n_keys; c0 += ATTN_CHUNK) {
+        const int32_t c1 = c0 + ATTN_CHUNK < n_keys ? c0 + ATTN_CHUNK : n_keys;
+        const bool first = c0 == 0;
+        for (int32_t h = 0; h < n_q; h++) {
+            float *oh = out + (size_t)h * hd;
+            const float *sh = scores + (size_t)h * n_keys;
+            int32_t i = 0;
+            for (; i + 8 <= nv; i += 8) pv_slice_f16(8, v + 8 * i, stride, sh, c0, c1, first, oh + 8 * i);
+            if (i + 4 <= nv) {
+                pv_slice_f16(4, v + 8 * i, stride, sh, c0, c1, first, oh + 8 * i);
+                i += 4;
+            }
+            if (i + 2 <= nv) {
+                pv_slice_f16(2, v + 8 * i, stride, sh, c0, c1, first, oh + 8 * i);
+                i += 2;
+            }
+            if (i < nv) pv_slice_f16(1, v + 8 * i, stride, sh, c0, c1, first, oh + 8 * i);
+        }
+    }
+}
+
+/* See attn.h. */
+void hearth_f16_row_avx2(const float *x, uint16_t *y, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) y[i] = (uint16_t)_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(x[i]), _MM_FROUND_TO_NEAREST_INT), 0);
+}
