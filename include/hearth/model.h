@@ -108,6 +108,30 @@ hearth_status hearth_eval(hearth_context *c, const int32_t *tokens, int32_t n,
 hearth_status hearth_context_new_seqs(const hearth_model *m, int32_t n_ctx, int32_t n_seq,
                                       int32_t n_threads, hearth_context **out);
 int32_t hearth_context_n_seq(const hearth_context *c);
+
+/* Context settings for hearth_context_new_opts. A zeroed struct means: the
+ * model's training length, one sequence, physical cores, an F32 KV cache. */
+typedef struct hearth_context_opts {
+    int32_t n_ctx;     /* positions per sequence (<= 0: the model's training length) */
+    int32_t n_seq;     /* sequences, as hearth_context_new_seqs (<= 0: 1) */
+    int32_t n_threads; /* threads (<= 0: physical cores) */
+    uint32_t kv_type;  /* element type of the KV cache: HEARTH_TYPE_F32 (0, the
+                        * default) or HEARTH_TYPE_F16 (hearth/quant.h), which
+                        * halves the cache and the KV bytes a decode step reads;
+                        * K/V are rounded to half floats, as llama.cpp's default */
+} hearth_context_opts;
+
+/* Creates a context as hearth_context_new_seqs does, with the settings in
+ * `o` (NULL: all defaults). Returns HEARTH_ERR_INVALID for a kv_type other
+ * than F32 / F16, HEARTH_ERR_RANGE / HEARTH_ERR_NOMEM as new_seqs. Does not
+ * block beyond allocating. */
+hearth_status hearth_context_new_opts(const hearth_model *m, const hearth_context_opts *o,
+                                      hearth_context **out);
+/* The KV cache's element type (HEARTH_TYPE_F32 or HEARTH_TYPE_F16). */
+uint32_t hearth_context_kv_type(const hearth_context *c);
+/* Bytes of the KV cache (K and V, all layers and sequences); part of
+ * hearth_context_bytes. */
+uint64_t hearth_context_kv_bytes(const hearth_context *c);
 /* Positions already cached for sequence `seq` (0 for a bad seq). */
 int32_t hearth_seq_n_past(const hearth_context *c, int32_t seq);
 /* Drops cached positions >= n_keep of one sequence. */

@@ -9,6 +9,7 @@
 #include "engine/kernels/attn.h"
 #include "engine/model_internal.h"
 #include "hearth/alloc.h"
+#include "hearth/quant.h"
 
 hearth_status hearth_decoder_bind(hearth_model *m, unsigned flags) {
     const hearth_hparams *hp = &m->hp;
@@ -57,18 +58,26 @@ hearth_status hearth_decoder_bind(hearth_model *m, unsigned flags) {
 
 /* ---- KV cache and attention ------------------------------------------- */
 
-float *hearth_kv_row(hearth_context *c, float *cache, int32_t layer, int32_t seq, int32_t pos) {
-    size_t kvd = (size_t)c->m->hp.n_head_kv * c->m->hp.head_dim;
-    return cache + (((size_t)layer * c->n_seq + seq) * c->n_ctx + pos) * kvd;
+/* Returns the row's address; does not block. */
+uint8_t *hearth_kv_row(hearth_context *c, uint8_t *cache, int32_t layer, int32_t seq, int32_t pos) {
+    return cache + (((size_t)layer * c->n_seq + seq) * c->n_ctx + pos) * c->kv_row_bytes;
 }
 
+/* An F16 cache gets rows rounded to half floats (attn.h), the same bits
+ * whatever the batch; does not block. */
 void hearth_kv_store(hearth_context *c, const hearth_ubatch *ub, int32_t layer) {
     size_t kvd = (size_t)c->m->hp.n_head_kv * c->m->hp.head_dim;
+    if (c->kv_type == HEARTH_TYPE_F16) {
+        hearth_f16_row_fn cvt = hearth_f16_row_kernel();
+        for (int32_t i = 0; i < ub->n; i++) {
+            cvt(c->k + i * kvd, (uint16_t *)(void *)hearth_kv_row(c, c->k_cache, layer, ub->seq[i], ub->pos[i]), kvd);
+            cvt(c->v + i * kvd, (uint16_t *)(void *)hearth_kv_row(c, c->v_cache, layer, ub->seq[i], ub->pos[i]), kvd);
+        }
+        return;
+    }
     for (int32_t i = 0; i < ub->n; i++) {
-        memcpy(hearth_kv_row(c, c->k_cache, layer, ub->seq[i], ub->pos[i]), c->k + i * kvd,
-               kvd * sizeof(float));
-        memcpy(hearth_kv_row(c, c->v_cache, layer, ub->seq[i], ub->pos[i]), c->v + i * kvd,
-               kvd * sizeof(float));
+        memcpy(hearth_kv_row(c, c->k_cache, layer, ub->seq[i], ub->pos[i]), c->k + i * kvd, c->kv_row_bytes);
+        memcpy(hearth_kv_row(c, c->v_cache, layer, ub->seq[i], ub->pos[i]), c->v + i * kvd, c->kv_row_bytes);
     }
 }
 
@@ -95,6 +104,8 @@ static void attention_rows(void *arg, int ith, int nth) {
     float *sc = c->scores + (size_t)ith * (size_t)group * rows;
     float scale = 1.0f / sqrtf((float)hd);
     hearth_attn_fn attn = hearth_attn_kernel();
+    hearth_attn_f16_fn attn16 = hearth_attn_f16_kernel();
+    const bool f16 = c->kv_type == HEARTH_TYPE_F16;
     int32_t per = group; /* query heads per job */
     while (per % 2 == 0 && (int64_t)ub->n * nkv * (group / per) < 2 * (int64_t)nth) per /= 2;
     int32_t parts = group / per;
@@ -104,11 +115,18 @@ static void attention_rows(void *arg, int ith, int nth) {
         int32_t rest = (int32_t)(job % ((int64_t)nkv * parts));
         int32_t kvh = rest / parts, h = kvh * group + (rest % parts) * per;
         int32_t seq = t->causal ? ub->seq[i] : 0;
-        const float *kc = hearth_kv_row(c, c->k_cache, t->layer, seq, 0) + (size_t)kvh * hd;
-        const float *vc = hearth_kv_row(c, c->v_cache, t->layer, seq, 0) + (size_t)kvh * hd;
+        /* the rows of the sequence start at position 0; this head's slice of each */
+        const void *kc = hearth_kv_row(c, c->k_cache, t->layer, seq, 0);
+        const void *vc = hearth_kv_row(c, c->v_cache, t->layer, seq, 0);
         int32_t n_keys = t->causal ? ub->pos[i] + 1 : ub->n;
-        attn(c->q + (size_t)i * qd + (size_t)h * hd, per, kc, vc, kvd, n_keys, hd, scale, sc,
-             c->att + (size_t)i * qd + (size_t)h * hd);
+        const float *qi = c->q + (size_t)i * qd + (size_t)h * hd;
+        float *oi = c->att + (size_t)i * qd + (size_t)h * hd;
+        if (f16)
+            attn16(qi, per, (const uint16_t *)kc + (size_t)kvh * hd, (const uint16_t *)vc + (size_t)kvh * hd, kvd,
+                   n_keys, hd, scale, sc, oi);
+        else
+            attn(qi, per, (const float *)kc + (size_t)kvh * hd, (const float *)vc + (size_t)kvh * hd, kvd, n_keys,
+                 hd, scale, sc, oi);
     }
 }
 

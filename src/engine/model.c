@@ -6,6 +6,7 @@
 
 #include "engine/model_internal.h"
 #include "hearth/alloc.h"
+#include "hearth/quant.h"
 
 static const hearth_arch_desc *const arch_table[] = {
     &hearth_arch_llama, &hearth_arch_qwen2, &hearth_arch_qwen3, &hearth_arch_bert,
@@ -316,9 +317,18 @@ static float *ctx_alloc(hearth_context *c, size_t n_floats) {
     return hearth_malloc_aligned(n_floats * sizeof(float), 64);
 }
 
-hearth_status hearth_context_new_seqs(const hearth_model *m, int32_t n_ctx, int32_t n_seq,
-                                      int32_t n_threads, hearth_context **out) {
+/* See model.h; allocates everything up front, does not block otherwise. */
+hearth_status hearth_context_new_opts(const hearth_model *m, const hearth_context_opts *o, hearth_context **out) {
     *out = NULL;
+    const hearth_context_opts defaults = {0};
+    if (!o) o = &defaults;
+    int32_t n_ctx = o->n_ctx, n_seq = o->n_seq > 0 ? o->n_seq : 1, n_threads = o->n_threads;
+    size_t kv_elem;
+    if (o->kv_type == HEARTH_TYPE_F32) kv_elem = sizeof(float);
+    else if (o->kv_type == HEARTH_TYPE_F16) kv_elem = sizeof(uint16_t);
+    else
+        return hearth_error_set(HEARTH_ERR_INVALID, "KV cache type %u (%s) is not supported: use F32 or F16",
+                                (unsigned)o->kv_type, hearth_type_name(o->kv_type));
     const hearth_hparams *hp = &m->hp;
     if (n_ctx <= 0) n_ctx = hp->n_ctx_train;
     if (n_ctx > (1 << 22))
@@ -341,7 +351,9 @@ hearth_status hearth_context_new_seqs(const hearth_model *m, int32_t n_ctx, int3
     }
     size_t ub = (size_t)c->n_ubatch, d = (size_t)hp->n_embd;
     size_t qd = (size_t)hp->n_head * hp->head_dim, kvd = (size_t)hp->n_head_kv * hp->head_dim;
-    size_t cache = (size_t)hp->n_layer * (size_t)n_seq * (size_t)n_ctx * kvd;
+    c->kv_type = o->kv_type;
+    c->kv_row_bytes = kvd * kv_elem;
+    size_t cache = (size_t)hp->n_layer * (size_t)n_seq * (size_t)n_ctx * c->kv_row_bytes;
     size_t wmax = d > qd ? d : qd;
     if ((size_t)hp->n_ff > wmax) wmax = (size_t)hp->n_ff;
     c->n_past = hearth_calloc((size_t)n_seq, sizeof *c->n_past);
@@ -350,8 +362,10 @@ hearth_status hearth_context_new_seqs(const hearth_model *m, int32_t n_ctx, int3
     c->ub_out = hearth_calloc(ub, sizeof *c->ub_out);
     c->seq_need = hearth_calloc((size_t)n_seq, sizeof *c->seq_need);
     c->seq_last = hearth_calloc((size_t)n_seq, sizeof *c->seq_last);
-    c->k_cache = ctx_alloc(c, cache);
-    c->v_cache = ctx_alloc(c, cache);
+    c->k_cache = hearth_malloc_aligned(cache, 64);
+    c->v_cache = hearth_malloc_aligned(cache, 64);
+    c->kv_bytes = 2 * (uint64_t)cache;
+    c->bytes += c->kv_bytes;
     c->x = ctx_alloc(c, ub * d);
     c->xn = ctx_alloc(c, ub * wmax);
     c->q = ctx_alloc(c, ub * qd);
@@ -376,6 +390,15 @@ hearth_status hearth_context_new_seqs(const hearth_model *m, int32_t n_ctx, int3
     }
     *out = c;
     return HEARTH_OK;
+}
+
+hearth_status hearth_context_new_seqs(const hearth_model *m, int32_t n_ctx, int32_t n_seq,
+                                      int32_t n_threads, hearth_context **out) {
+    *out = NULL;
+    /* an explicit count keeps its range check (opts maps <= 0 to 1) */
+    if (n_seq < 1) return hearth_error_set(HEARTH_ERR_RANGE, "sequence count %d is outside 1..4096", n_seq);
+    hearth_context_opts o = {n_ctx, n_seq, n_threads, HEARTH_TYPE_F32};
+    return hearth_context_new_opts(m, &o, out);
 }
 
 hearth_status hearth_context_new(const hearth_model *m, int32_t n_ctx, int32_t n_threads,
@@ -412,6 +435,8 @@ int32_t hearth_context_n_ctx(const hearth_context *c) { return c->n_ctx; }
 int32_t hearth_context_n_seq(const hearth_context *c) { return c->n_seq; }
 int32_t hearth_context_n_past(const hearth_context *c) { return c->n_past[0]; }
 uint64_t hearth_context_bytes(const hearth_context *c) { return c->bytes; }
+uint32_t hearth_context_kv_type(const hearth_context *c) { return c->kv_type; }
+uint64_t hearth_context_kv_bytes(const hearth_context *c) { return c->kv_bytes; }
 
 int32_t hearth_seq_n_past(const hearth_context *c, int32_t seq) {
     return seq >= 0 && seq < c->n_seq ? c->n_past[seq] : 0;

@@ -95,8 +95,11 @@ struct hearth_context {
     int32_t *seq_need;           /* [n_seq] scratch for hearth_decode: tokens per sequence */
     int32_t *seq_last;           /* [n_seq] scratch: batch index of each sequence's last token */
     hearth_threadpool *pool;
-    float *k_cache;              /* [n_layer][n_seq][n_ctx][nkv*hd] */
-    float *v_cache;              /* [n_layer][n_seq][n_ctx][nkv*hd] */
+    uint32_t kv_type;            /* HEARTH_TYPE_F32 or HEARTH_TYPE_F16: element type of the caches */
+    size_t kv_row_bytes;         /* bytes of one cache row: nkv*hd elements of kv_type */
+    uint8_t *k_cache;            /* [n_layer][n_seq][n_ctx][nkv*hd] of kv_type */
+    uint8_t *v_cache;            /* [n_layer][n_seq][n_ctx][nkv*hd] of kv_type */
+    uint64_t kv_bytes;           /* bytes of k_cache + v_cache */
     float *x;                    /* [ub][d] residual stream */
     float *xn;                   /* [ub][d] normalised input */
     float *q;                    /* [ub][nh*hd] */
@@ -131,8 +134,9 @@ hearth_status hearth_decoder_bind(struct hearth_model *m, unsigned flags);
 hearth_status hearth_decoder_forward(struct hearth_context *c, const hearth_ubatch *ub,
                                      float *logits, float *hidden);
 
-/* Cache rows of (layer, seq, pos): K or V, nkv*hd floats. */
-float *hearth_kv_row(struct hearth_context *c, float *cache, int32_t layer, int32_t seq, int32_t pos);
+/* Cache row of (layer, seq, pos) in k_cache or v_cache: nkv*hd elements of
+ * c->kv_type (kv_row_bytes bytes). */
+uint8_t *hearth_kv_row(struct hearth_context *c, uint8_t *cache, int32_t layer, int32_t seq, int32_t pos);
 /* Copies the micro-batch's c->k / c->v into the cache at each token's (seq, pos). */
 void hearth_kv_store(struct hearth_context *c, const hearth_ubatch *ub, int32_t layer);
 /* Attention of a micro-batch against the layer's cache: causal tokens see

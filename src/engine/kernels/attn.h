@@ -13,10 +13,12 @@
  * CPU (capped by HEARTH_ISA). Neither blocks.
  *
  * The F16 variants read K and V rows stored as IEEE half floats (an F16 KV
- * cache; `stride` still counts elements). They compute what llama.cpp does
- * with an F16 cache: q is rounded to half before the q.k products, the
- * normalised softmax weights are rounded to half before the weighted sum of
- * the values, and everything else (products, sums, softmax) is F32. */
+ * cache; `stride` still counts elements) and widen them exactly; q, the
+ * products, the softmax and the sums stay F32, so they compute what the F32
+ * kernels compute on the widened rows. (llama.cpp also rounds q and the
+ * softmax weights to half for its F16 products; measured against its
+ * perplexity with an F16 cache, that did not bring us closer, and it costs
+ * accuracy, so it is not done.) */
 #ifndef HEARTH_KERNELS_ATTN_H
 #define HEARTH_KERNELS_ATTN_H
 

@@ -1,6 +1,5 @@
 /* attn_ref.c - scalar reference of the attention kernel (kernels/attn.h). */
 #include <math.h>
-#include <stdbool.h>
 #include <string.h>
 
 #include "engine/kernels/attn.h"
@@ -42,23 +41,15 @@ void hearth_attn_ref(const float *q, int32_t n_q, const float *k, const float *v
 
 /* ---- F16 K/V rows --------------------------------------------------------- */
 
-/* x rounded to the nearest half float, as a float. */
-static inline float round_half(float x) { return hearth_fp16_to_fp32(hearth_fp32_to_fp16(x)); }
-
-/* One query head against half-float K/V rows, with llama.cpp's roundings
- * (attn.h): q and the normalised weights pass through half precision. */
+/* One query head against half-float K/V rows: attn_head on the widened
+ * values, in the same order (so it equals attn_head on F32 copies). */
 static void attn_head_f16(const float *q, const uint16_t *k, const uint16_t *v, size_t stride, int32_t n_keys,
                           int32_t hd, float scale, float *scores, float *out) {
-    /* the rounded q once per head when it fits (the same values either way) */
-    float qr[256];
-    const bool pre = hd <= 256;
-    if (pre)
-        for (int32_t e = 0; e < hd; e++) qr[e] = round_half(q[e]);
     float max = -INFINITY;
     for (int32_t j = 0; j < n_keys; j++) {
         const uint16_t *kj = k + (size_t)j * stride;
         float s = 0.0f;
-        for (int32_t e = 0; e < hd; e++) s += (pre ? qr[e] : round_half(q[e])) * hearth_fp16_to_fp32(kj[e]);
+        for (int32_t e = 0; e < hd; e++) s += q[e] * hearth_fp16_to_fp32(kj[e]);
         s *= scale;
         scores[j] = s;
         if (s > max) max = s;
@@ -72,7 +63,7 @@ static void attn_head_f16(const float *q, const uint16_t *k, const uint16_t *v, 
     memset(out, 0, (size_t)hd * sizeof *out);
     for (int32_t j = 0; j < n_keys; j++) {
         const uint16_t *vj = v + (size_t)j * stride;
-        float p = round_half(scores[j] * inv);
+        float p = scores[j] * inv;
         for (int32_t e = 0; e < hd; e++) out[e] += p * hearth_fp16_to_fp32(vj[e]);
     }
 }

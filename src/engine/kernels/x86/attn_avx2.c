@@ -174,13 +174,6 @@ void hearth_attn_avx2(const float *q, int32_t n_q, const float *k, const float *
 
 static inline __m256 load_half8(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 
-/* x rounded to the nearest half float (attn.h: llama.cpp's roundings). */
-static inline __m256 round_half8(__m256 x) { return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT)); }
-
-static inline float round_half1(float x) {
-    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(x), _MM_FROUND_TO_NEAREST_INT)));
-}
-
 /* chunk_scores for half-float K rows. */
 static inline void chunk_scores_f16(const __m256 *qv, int32_t nv, const uint16_t *k, size_t stride, int32_t j0,
                                     int32_t j1, float *scores) {
@@ -216,15 +209,14 @@ static inline __attribute__((always_inline)) void pv_slice_f16(int W, const uint
     for (int u = 0; u < W; u++) _mm256_storeu_ps(o + 8 * u, acc[u]);
 }
 
-/* Replaces scores[0..n) by their softmax rounded to half floats, as
- * llama.cpp feeds them to its F16 V product. */
-static inline void softmax_half(float *scores, int32_t n) {
+/* Replaces scores[0..n) by their softmax (normalised here, so the value
+ * pass needs no per-head factor and takes any number of heads). */
+static inline void softmax_norm(float *scores, int32_t n) {
     const float inv = softmax_exp(scores, n);
     const __m256 vi = _mm256_set1_ps(inv);
     int32_t j = 0;
-    for (; j + 8 <= n; j += 8)
-        _mm256_storeu_ps(scores + j, round_half8(_mm256_mul_ps(_mm256_loadu_ps(scores + j), vi)));
-    for (; j < n; j++) scores[j] = round_half1(scores[j] * inv);
+    for (; j + 8 <= n; j += 8) _mm256_storeu_ps(scores + j, _mm256_mul_ps(_mm256_loadu_ps(scores + j), vi));
+    for (; j < n; j++) scores[j] *= inv;
 }
 
 /* See attn.h: hearth_attn_avx2's passes over half-float rows. */
@@ -241,11 +233,11 @@ void hearth_attn_f16_avx2(const float *q, int32_t n_q, const uint16_t *k, const 
         for (int32_t h = 0; h < n_q; h++) {
             const float *qh = q + (size_t)h * hd;
             for (int32_t i = 0; i < nv; i++)
-                qv[i] = _mm256_mul_ps(round_half8(_mm256_loadu_ps(qh + 8 * i)), _mm256_set1_ps(scale));
+                qv[i] = _mm256_mul_ps(_mm256_loadu_ps(qh + 8 * i), _mm256_set1_ps(scale));
             chunk_scores_f16(qv, nv, k, stride, c0, c1, scores + (size_t)h * n_keys);
         }
     }
-    for (int32_t h = 0; h < n_q; h++) softmax_half(scores + (size_t)h * n_keys, n_keys);
+    for (int32_t h = 0; h < n_q; h++) softmax_norm(scores + (size_t)h * n_keys, n_keys);
     for (int32_t c0 = 0; c0 < n_keys; c0 += ATTN_CHUNK) {
         const int32_t c1 = c0 + ATTN_CHUNK < n_keys ? c0 + ATTN_CHUNK : n_keys;
         const bool first = c0 == 0;
