@@ -81,6 +81,9 @@ int cli_unknown(const cli_args *a);
 int cli_parse_i32(const char *flag, const char *s, long long lo, long long hi, int32_t *out);
 int cli_parse_u64(const char *flag, const char *s, uint64_t *out);
 int cli_parse_f32(const char *flag, const char *s, double lo, double hi, float *out);
+/* --cache-type: "f32" or "f16" (case-insensitive) into a HEARTH_TYPE_* id for
+ * hearth_context_opts.kv_type; same contract as the number parsers. */
+int cli_parse_cache_type(const char *flag, const char *s, uint32_t *out);
 
 /* ---- inputs and outputs ------------------------------------------------------ */
 

@@ -5,12 +5,14 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "cli/cli.h"
 #include "hearth/alloc.h"
 #include "hearth/model.h"
+#include "hearth/quant.h"
 
 /* Prints one error line on stderr. Never blocks beyond stdio. */
 void cli_error(const char *what, const char *fmt, ...) {
@@ -140,6 +142,17 @@ int cli_parse_f32(const char *flag, const char *s, double lo, double hi, float *
         return -1;
     }
     *out = (float)v;
+    return 0;
+}
+
+/* Returns 0 with the type id, or -1 after printing the error. */
+int cli_parse_cache_type(const char *flag, const char *s, uint32_t *out) {
+    if (strcasecmp(s, "f32") == 0) *out = HEARTH_TYPE_F32;
+    else if (strcasecmp(s, "f16") == 0) *out = HEARTH_TYPE_F16;
+    else {
+        cli_error(flag, "'%s' is not a KV cache type (f32 or f16)", s);
+        return -1;
+    }
     return 0;
 }
 

@@ -36,6 +36,7 @@ void cmd_bench_usage(FILE *f) {
             "  -n, --n-gen N            generated tokens for the tg test (default 128; 0: skip)\n"
             "  -t, --threads T[,T...]   thread counts (default: physical cores)\n"
             "  -r, --repetitions REPS   measured runs per test (default 5)\n"
+            "      --cache-type T       KV cache type: f32 (default) or f16 (llama.cpp's default)\n"
             "      --ttft N             also time to first token for an N-token prompt (ms)\n"
             "      --membw              also measure memory read bandwidth and the decode\n"
             "                           ceiling it implies (bytes per token / bandwidth)\n"
@@ -96,7 +97,7 @@ typedef struct model_info {
     uint64_t weight_bytes; /* hearth_model_weight_bytes */
     uint64_t params;       /* sum of tensor elements */
     uint64_t decode_bytes; /* weight bytes one decode step reads */
-    uint64_t kv_bytes_pos; /* KV cache bytes per cached position (all layers) */
+    uint64_t kv_bytes_pos; /* KV cache bytes per cached position (all layers), from the context */
 } model_info;
 
 /* Fills info from the model's tensor table. A decode step multiplies by every
@@ -118,10 +119,7 @@ static void model_info_get(const hearth_model *m, const char *path, model_info *
                       (hearth_str_eq(t->name, "token_embd.weight") && !tied);
         if (!lookup) mi->decode_bytes += t->nbytes;
     }
-    /* The engine keeps K and V as f32 rows of n_head_kv * head_dim per layer
-     * (model_internal.h); there is no public query for the cache type. */
-    const hearth_hparams *hp = hearth_model_hparams(m);
-    mi->kv_bytes_pos = 2u * (uint64_t)hp->n_layer * (uint64_t)hp->n_head_kv * (uint64_t)hp->head_dim * sizeof(float);
+    mi->kv_bytes_pos = 0; /* set once a context exists (hearth_context_kv_bytes) */
 }
 
 /* "1.10 B", "260.00 K": parameter counts as llama-bench prints them. */
@@ -344,6 +342,7 @@ typedef struct bench_opts {
     int32_t n_prompt, n_gen, reps, ttft;
     int32_t threads[BENCH_MAX_THREADS];
     int n_threads;
+    uint32_t kv_type; /* HEARTH_TYPE_F32 (0) or HEARTH_TYPE_F16 */
     bool json, membw;
 } bench_opts;
 
@@ -377,6 +376,8 @@ static int parse_opts(int argc, char **argv, bench_opts *o, bool *done) {
             if (r < 0 || cli_parse_i32("--ttft", v, 1, 1 << 20, &o->ttft) < 0) return CLI_USAGE;
         } else if ((r = cli_opt(&a, "-t", "--threads", &v)) != 0) {
             if (r < 0 || (o->n_threads = parse_threads(v, o->threads)) < 0) return CLI_USAGE;
+        } else if ((r = cli_opt(&a, NULL, "--cache-type", &v)) != 0) {
+            if (r < 0 || cli_parse_cache_type("--cache-type", v, &o->kv_type) < 0) return CLI_USAGE;
         } else if (argv[a.i][0] != '-' && !o->model) {
             o->model = argv[a.i];
         } else {
@@ -490,7 +491,7 @@ int cmd_bench(int argc, char **argv) {
     double *samples = NULL;
     thread_result *tr = NULL;
     double t_load = 0, t_ctx = 0;
-    uint64_t ctx_bytes_max = 0;
+    uint64_t ctx_bytes_max = 0, kv_bytes = 0;
     /* the executable and its libraries, which the budget below does not cover */
     uint64_t rss_base = peak_rss_bytes();
     if ((rc = cli_load_model("bench", op.model, &m, &t_load)) != CLI_OK) goto done;
@@ -525,7 +526,8 @@ int cmd_bench(int argc, char **argv) {
     }
     for (int ti = 0; ti < op.n_threads; ti++) {
         double t0 = cli_now();
-        hearth_status st = hearth_context_new(m, n_ctx, op.threads[ti], &c);
+        hearth_context_opts co = {n_ctx, 1, op.threads[ti], op.kv_type};
+        hearth_status st = hearth_context_new_opts(m, &co, &c);
         if (ti == 0) t_ctx = cli_now() - t0;
         if (st < 0) {
             c = NULL;
@@ -533,6 +535,9 @@ int cmd_bench(int argc, char **argv) {
             goto done;
         }
         if (hearth_context_bytes(c) > ctx_bytes_max) ctx_bytes_max = hearth_context_bytes(c);
+        /* the cache's real size, whatever its element type */
+        kv_bytes = hearth_context_kv_bytes(c);
+        mi.kv_bytes_pos = kv_bytes / (uint64_t)hearth_context_n_ctx(c);
         bench_run run = {c, ids, logits};
         char test[48];
         if (op.n_prompt > 0) {
@@ -593,10 +598,12 @@ int cmd_bench(int argc, char **argv) {
     double budget = (double)rss_base + 1.1 * ((double)mi.weight_bytes + (double)ctx_bytes_max);
     if (!op.json) {
         printf("\nload ms: %.1f (model %.1f + context %.1f)\n", (t_load + t_ctx) * 1e3, t_load * 1e3, t_ctx * 1e3);
-        printf("peak RSS MiB: %.1f (process before loading %.1f + (weights %.1f + KV cache and scratch %.1f) "
+        printf("peak RSS MiB: %.1f (process before loading %.1f + (weights %.1f + KV cache %.2f (%s) + scratch %.1f) "
                "* 1.1 = %.1f: %s)\n",
                (double)rss / 1048576.0, (double)rss_base / 1048576.0, (double)mi.weight_bytes / 1048576.0,
-               (double)ctx_bytes_max / 1048576.0, budget / 1048576.0, (double)rss <= budget ? "within" : "over");
+               (double)kv_bytes / 1048576.0, op.kv_type == HEARTH_TYPE_F16 ? "f16" : "f32",
+               (double)(ctx_bytes_max - kv_bytes) / 1048576.0, budget / 1048576.0,
+               (double)rss <= budget ? "within" : "over");
         fflush(stdout);
     } else {
         json_t *j = json_base(&out, 0, "load");
@@ -605,6 +612,8 @@ int cmd_bench(int argc, char **argv) {
             json_object_set_new(j, "model_load_ms", json_real(t_load * 1e3));
             json_object_set_new(j, "context_ms", json_real(t_ctx * 1e3));
             json_object_set_new(j, "context_bytes", json_integer((json_int_t)ctx_bytes_max));
+            json_object_set_new(j, "kv_bytes", json_integer((json_int_t)kv_bytes));
+            json_object_set_new(j, "kv_type", json_string(op.kv_type == HEARTH_TYPE_F16 ? "f16" : "f32"));
             json_object_set_new(j, "peak_rss_mib", json_real((double)rss / 1048576.0));
             json_object_set_new(j, "base_rss_mib", json_real((double)rss_base / 1048576.0));
             json_object_set_new(j, "rss_budget_mib", json_real(budget / 1048576.0));

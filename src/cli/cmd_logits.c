@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "hearth/alloc.h"
 #include "hearth/model.h"
+#include "hearth/quant.h"
 #include "hearth/tokenizer.h"
 
 void cmd_logits_usage(FILE *f) {
@@ -23,6 +24,7 @@ void cmd_logits_usage(FILE *f) {
             "  -f, --file FILE      read the prompt from FILE\n"
             "  -o, --output FILE    where to write the logits\n"
             "  -c, --ctx-size N     context length (default: the prompt length)\n"
+            "      --cache-type T   KV cache type: f32 (default) or f16 (llama.cpp's default)\n"
             "  -t, --threads N      threads (default: physical cores)\n"
             "  -h, --help           this help\n");
 }
@@ -45,6 +47,7 @@ int cmd_logits(int argc, char **argv) {
     cli_args a = {argc, argv, 1, "logits"};
     const char *model = NULL, *prompt = NULL, *file = NULL, *outpath = NULL;
     int32_t n_ctx = 0, n_threads = 0;
+    uint32_t kv_type = HEARTH_TYPE_F32;
     for (; a.i < argc; a.i++) {
         const char *v;
         int r;
@@ -68,6 +71,8 @@ int cmd_logits(int argc, char **argv) {
             if (r < 0 || cli_parse_i32("-c", v, 0, 1 << 24, &n_ctx) < 0) return CLI_USAGE;
         } else if ((r = cli_opt(&a, "-t", "--threads", &v)) != 0) {
             if (r < 0 || cli_parse_i32("-t", v, 0, 1024, &n_threads) < 0) return CLI_USAGE;
+        } else if ((r = cli_opt(&a, NULL, "--cache-type", &v)) != 0) {
+            if (r < 0 || cli_parse_cache_type("--cache-type", v, &kv_type) < 0) return CLI_USAGE;
         } else if (argv[a.i][0] != '-' && !model) {
             model = argv[a.i];
         } else {
@@ -98,7 +103,8 @@ int cmd_logits(int argc, char **argv) {
         goto done;
     }
     if ((rc = cli_tokenize_prompt(a.cmd, m, text, len, "prompt", &n_ctx, &ids, &n_ids)) != CLI_OK) goto done;
-    hearth_status st = hearth_context_new(m, n_ctx, n_threads, &c);
+    hearth_context_opts co = {n_ctx, 1, n_threads, kv_type};
+    hearth_status st = hearth_context_new_opts(m, &co, &c);
     if (st < 0) {
         rc = cli_status_error(a.cmd, st);
         goto done;

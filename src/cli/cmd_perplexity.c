@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "hearth/alloc.h"
 #include "hearth/model.h"
+#include "hearth/quant.h"
 #include "hearth/tokenizer.h"
 
 void cmd_perplexity_usage(FILE *f) {
@@ -27,6 +28,7 @@ void cmd_perplexity_usage(FILE *f) {
             "  -f, --file FILE      text to score (at least 2*CTX tokens)\n"
             "  -p, --prompt TEXT    score TEXT instead of a file\n"
             "  -c, --ctx-size N     chunk length (default 512)\n"
+            "      --cache-type T   KV cache type: f32 (default) or f16 (llama.cpp's default)\n"
             "  -t, --threads N      threads (default: physical cores)\n"
             "  -h, --help           this help\n");
 }
@@ -36,6 +38,7 @@ int cmd_perplexity(int argc, char **argv) {
     cli_args a = {argc, argv, 1, "perplexity"};
     const char *model = NULL, *prompt = NULL, *file = NULL;
     int32_t n_ctx = 512, n_threads = 0;
+    uint32_t kv_type = HEARTH_TYPE_F32;
     for (; a.i < argc; a.i++) {
         const char *v;
         int r;
@@ -56,6 +59,8 @@ int cmd_perplexity(int argc, char **argv) {
             if (r < 0 || cli_parse_i32("-c", v, 4, 1 << 20, &n_ctx) < 0) return CLI_USAGE;
         } else if ((r = cli_opt(&a, "-t", "--threads", &v)) != 0) {
             if (r < 0 || cli_parse_i32("-t", v, 0, 1024, &n_threads) < 0) return CLI_USAGE;
+        } else if ((r = cli_opt(&a, NULL, "--cache-type", &v)) != 0) {
+            if (r < 0 || cli_parse_cache_type("--cache-type", v, &kv_type) < 0) return CLI_USAGE;
         } else if (argv[a.i][0] != '-' && !model) {
             model = argv[a.i];
         } else {
@@ -93,7 +98,8 @@ int cmd_perplexity(int argc, char **argv) {
         rc = CLI_FAIL;
         goto done;
     }
-    st = hearth_context_new(m, n_ctx, n_threads, &c);
+    hearth_context_opts co = {n_ctx, 1, n_threads, kv_type};
+    st = hearth_context_new_opts(m, &co, &c);
     if (st < 0) {
         rc = cli_status_error(a.cmd, st);
         goto done;

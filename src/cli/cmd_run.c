@@ -28,6 +28,7 @@
 #include "hearth/alloc.h"
 #include "hearth/chat.h"
 #include "hearth/model.h"
+#include "hearth/quant.h"
 #include "hearth/sampler.h"
 #include "hearth/tokenizer.h"
 
@@ -58,6 +59,8 @@ void cmd_run_usage(FILE *f) {
             "  --seed S                  random seed (default: a new one each run)\n"
             "  -t, --threads N           threads (default: physical cores)\n"
             "  -c, --ctx-size N          context length (default: the model's, at most 4096)\n"
+            "  --cache-type T            KV cache type: f32 (default) or f16 (half the memory,\n"
+            "                            llama.cpp's default)\n"
             "  --system TEXT             system message for the chat; with -p, answers the\n"
             "                            prompt as one chat turn\n"
             "  --chat                    with -p: answer the prompt as one chat turn\n"
@@ -91,6 +94,7 @@ typedef struct run_opts {
     const char *model, *prompt, *file, *system;
     int32_t n_predict; /* -2: not given */
     int32_t n_threads, n_ctx;
+    uint32_t kv_type; /* HEARTH_TYPE_F32 (0) or HEARTH_TYPE_F16 */
     bool seed_given, chat, display_prompt;
     hearth_sampler_params sp;
 } run_opts;
@@ -733,6 +737,7 @@ static int parse_run(int argc, char **argv, run_opts *o, bool *done) {
             o->seed_given = true;
         } else if (OPT("-t", "--threads")) fail = cli_parse_i32("-t", v, 0, 1024, &o->n_threads) < 0;
         else if (OPT("-c", "--ctx-size")) fail = cli_parse_i32("-c", v, 0, 1 << 24, &o->n_ctx) < 0;
+        else if (OPT(NULL, "--cache-type")) fail = cli_parse_cache_type("--cache-type", v, &o->kv_type) < 0;
         else if (missing) return CLI_USAGE;
         else if (cli_flag(&a, NULL, "--chat")) o->chat = true;
         else if (cli_flag(&a, NULL, "--display-prompt")) o->display_prompt = true;
@@ -786,7 +791,8 @@ int cmd_run(int argc, char **argv) {
         n_ctx = r.hp->n_ctx_train > 0 ? r.hp->n_ctx_train : 4096;
         if (n_ctx > 4096) n_ctx = 4096;
     }
-    hearth_status st = hearth_context_new(r.model, n_ctx, o.n_threads, &r.ctx);
+    hearth_context_opts co = {n_ctx, 1, o.n_threads, o.kv_type};
+    hearth_status st = hearth_context_new_opts(r.model, &co, &r.ctx);
     if (st < 0) {
         rc = cli_status_error("run", st);
         goto done;
