@@ -823,6 +823,27 @@ static void test_big_body(void) {
     close(fd);
     check_error(&r, 413, NULL, "chunked body past the limit");
     resp_free(&r);
+
+    /* a chunked upload that passes the limit and is never finished: the 413
+     * comes (and the server ends its side) while the client is still
+     * uploading, not at the end of the upload or at the idle timeout */
+    fd = conn_open(port);
+    t0 = now_s();
+    send_all(fd, ch, strlen(ch));
+    for (int i = 0; i < 8; i++) {
+        char hdr[16];
+        snprintf(hdr, sizeof hdr, "%x\r\n", 4000);
+        if (send_all(fd, hdr, strlen(hdr)) < 0 || send_all(fd, chunk, 4000) < 0 || send_all(fd, "\r\n", 2) < 0)
+            break;
+    }
+    CHECK(read_resp(fd, &r) == 0, "413 before the end of the chunked upload");
+    close(fd);
+    check_error(&r, 413, NULL, "unfinished chunked body past the limit");
+    CHECK(now_s() - t0 < 5.0, "the chunked 413 came at once (%.1f s)", now_s() - t0);
+    resp_free(&r);
+    REQUIRE(http(port, "GET", "/health", NULL, NULL, &r) == 0, "small server still up");
+    CHECK(r.status == 200, "health after the chunked 413");
+    resp_free(&r);
     hearth_server_free(s);
 }
 
@@ -943,8 +964,68 @@ static int active_sequences(int port) {
     return v;
 }
 
+/* Reads /metrics' hearth_queue_depth. */
+static int queue_depth(int port) {
+    resp r;
+    int v = -1;
+    if (http(port, "GET", "/metrics", NULL, NULL, &r) == 0 && r.body) {
+        const char *p = strstr(r.body, "\nhearth_queue_depth ");
+        if (p) v = atoi(p + strlen("\nhearth_queue_depth "));
+    }
+    resp_free(&r);
+    return v;
+}
+
+/* Closes fd with a reset (as a killed client would) or a plain FIN. */
+static void drop_conn(int fd, bool reset) {
+    if (reset) {
+        struct linger lg = {1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    close(fd);
+}
+
+/* Counts the lines of the request log that contain `a` and "client
+ * disconnected". Reads the file underneath the FILE, so that waiting for a
+ * line opens no connection: a new connection could make libmicrohttpd look
+ * at an old one's socket by chance and hide a missing check. */
+static int log_drops(FILE *log, const char *a) {
+    static char buf[1 << 16];
+    ssize_t n = pread(fileno(log), buf, sizeof buf - 1, 0);
+    if (n < 0) return -1;
+    buf[n] = '\0';
+    int count = 0;
+    for (char *line = buf; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl) *nl = '\0';
+        if (strstr(line, a) && strstr(line, "client disconnected")) count++;
+        line = nl ? nl + 1 : NULL;
+    }
+    return count;
+}
+
+/* Waits (without connecting) up to max_s for a new disconnected-499 line
+ * after n0 of them; returns the seconds waited, or -1 on timeout. */
+static double wait_drop_logged(FILE *log, int n0, double max_s) {
+    double t0 = now_s();
+    while (now_s() - t0 < max_s) {
+        if (log_drops(log, " 499 ") > n0) return now_s() - t0;
+        sleep_ms(2);
+    }
+    return -1;
+}
+
+/* Waits up to max_s for active_sequences == want; returns the last value. */
+static int wait_active(int port, int want, double max_s) {
+    int v = -1;
+    for (double t0 = now_s(); now_s() - t0 < max_s && (v = active_sequences(port)) != want;) sleep_ms(5);
+    return v;
+}
+
 /* A client that vanishes mid-stream: the sequence is cancelled and the
- * server carries on. A half-sent request is dropped after the idle timeout. */
+ * server carries on. So is a non-streaming one that vanishes while its
+ * answer is generated, or while it waits in the queue. A half-sent request
+ * is dropped after the idle timeout. */
 static void test_disconnects(void) {
     hearth_server_params p;
     hearth_server_default_params(&p);
@@ -976,6 +1057,86 @@ static void test_disconnects(void) {
     int act = -1;
     while (now_s() - t0 < 5.0 && (act = active_sequences(port)) != 0) sleep_ms(20);
     CHECK(act == 0, "active sequences back to 0 after the disconnect (%d)", act);
+
+    /* Non-streaming: nothing is written to the socket until the end, so
+     * the server must look at it. A 4000-token answer takes seconds; the
+     * cancel must come within a few steps of the close. */
+    const char *nbody = "{\"prompt\":\"Once\",\"max_tokens\":4000,\"logit_bias\":{\"2\":-100}}";
+    fd = conn_open(port);
+    send_req(fd, "POST", "/v1/completions", NULL, nbody, strlen(nbody));
+    active = wait_active(port, 1, 5.0);
+    CHECK(active == 1, "one active sequence while generating a non-streaming answer (%d)", active);
+    int n499 = log_drops(log, " 499 ");
+    drop_conn(fd, false);
+    double dt = wait_drop_logged(log, n499, 1.0);
+    CHECK(dt >= 0, "non-streaming client gone (FIN): request ended within 1 s (%.3f s)", dt);
+    act = wait_active(port, 0, 5.0);
+    CHECK(act == 0, "non-streaming client gone: no active sequence (%d)", act);
+
+    /* the same with a reset */
+    fd = conn_open(port);
+    send_req(fd, "POST", "/v1/completions", NULL, nbody, strlen(nbody));
+    active = wait_active(port, 1, 5.0);
+    CHECK(active == 1, "one active sequence again (%d)", active);
+    n499 = log_drops(log, " 499 ");
+    drop_conn(fd, true);
+    dt = wait_drop_logged(log, n499, 1.0);
+    CHECK(dt >= 0, "non-streaming client gone (RST): request ended within 1 s (%.3f s)", dt);
+    act = wait_active(port, 0, 5.0);
+    CHECK(act == 0, "non-streaming client reset: no active sequence (%d)", act);
+
+    /* A queued non-streaming request whose client resets: it leaves the
+     * queue while the slot's request still runs (no events reach it there). */
+    fd = conn_open(port);
+    send_req(fd, "POST", "/v1/completions", NULL, body, strlen(body));
+    got = recv(fd, buf, sizeof buf, 0);
+    CHECK(got > 0, "first stream bytes (slot holder)");
+    active = wait_active(port, 1, 5.0);
+    CHECK(active == 1, "the slot holder runs (%d)", active);
+    int qfd = conn_open(port);
+    send_req(qfd, "POST", "/v1/completions", NULL, nbody, strlen(nbody));
+    int q = -1;
+    for (double w0 = now_s(); now_s() - w0 < 5.0 && (q = queue_depth(port)) != 1;) sleep_ms(5);
+    CHECK(q == 1, "one request queued (%d)", q);
+    n499 = log_drops(log, " 499 ");
+    drop_conn(qfd, false);
+    dt = wait_drop_logged(log, n499, 1.0);
+    CHECK(dt >= 0, "queued client gone: request ended within 1 s (%.3f s)", dt);
+    q = queue_depth(port);
+    act = active_sequences(port);
+    CHECK(q == 0, "the queue is empty again (%d)", q);
+    CHECK(act == 1, "the slot holder still runs meanwhile (%d)", act);
+    drop_conn(fd, true);
+    act = wait_active(port, 0, 5.0);
+    CHECK(act == 0, "no sequence left (%d)", act);
+
+    /* bytes waiting behind a request (a pipelined second one) are not a
+     * hang-up: both are answered */
+    {
+        const char *b1 = "{\"prompt\":\"Once\",\"max_tokens\":400,\"logit_bias\":{\"2\":-100}}";
+        const char *b2 = "{\"prompt\":\"Once\",\"max_tokens\":2}";
+        char two[1024];
+        snprintf(two, sizeof two,
+                 "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n%s"
+                 "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                 "Content-Length: %zu\r\n\r\n%s",
+                 strlen(b1), b1, strlen(b2), b2);
+        const char *second = strstr(two + 4, "POST ");
+        fd = conn_open(port);
+        /* the second arrives while the first one's answer is generated */
+        CHECK(send_all(fd, two, (size_t)(second - two)) == 0, "send the first request");
+        active = wait_active(port, 1, 5.0);
+        CHECK(active == 1, "the first pipelined request runs (%d)", active);
+        CHECK(send_all(fd, second, strlen(second)) == 0, "send the pipelined second request");
+        resp both;
+        CHECK(read_resp(fd, &both) == 0, "pipelined responses");
+        close(fd);
+        int ok = 0;
+        for (const char *h = both.headers; h && (h = strstr(h, "HTTP/1.1 200")); h++) ok++;
+        for (const char *h = both.body; h && (h = strstr(h, "HTTP/1.1 200")); h++) ok++;
+        CHECK(ok == 2, "both pipelined requests answered 200 (%d)", ok);
+        resp_free(&both);
+    }
     resp r;
     REQUIRE(http(port, "GET", "/health", NULL, NULL, &r) == 0, "still up");
     CHECK(r.status == 200, "health after disconnect");
@@ -1004,15 +1165,20 @@ static void test_disconnects(void) {
     fflush(log);
     rewind(log);
     char line[1024];
-    bool seen = false;
+    int seen = 0, seen_499 = 0;
     while (fgets(line, sizeof line, log)) {
         if (strstr(line, "client disconnected") && strstr(line, "/v1/completions")) {
             const char *ct = strstr(line, "completion_tokens=");
-            if (ct && atoi(ct + 18) < 4000) seen = true;
+            /* the streams were answered 200; the non-streaming ones never were */
+            if (ct && atoi(ct + 18) < 4000) {
+                if (strstr(line, " 200 ")) seen++;
+                if (strstr(line, " 499 ")) seen_499++;
+            }
         }
         CHECK(!strstr(line, "Once"), "prompts are not logged by default: %s", line);
     }
-    CHECK(seen, "the log shows the cancelled stream with fewer tokens than asked");
+    CHECK(seen == 2, "the log shows the cancelled streams with fewer tokens than asked (%d)", seen);
+    CHECK(seen_499 == 3, "the log shows the non-streaming requests cancelled (%d)", seen_499);
     fclose(log);
 }
 

@@ -10,11 +10,15 @@
  * out whatever SSE bytes are ready and, when there are none, suspends the
  * connection until the scheduler's callback resumes it. Either way the
  * engine thread only copies and signals, and never waits for a socket.
+ * MHD does not watch a suspended connection's socket, so a waiting
+ * generation's socket is checked for a hang-up on each of its events and by
+ * a watcher thread's periodic wake-up (see client_gone).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +92,100 @@ static void req_suspend(srv_req *r) {
     MHD_suspend_connection(r->conn);
 }
 
+/* ---- noticing clients that hang up ------------------------------------------------------- */
+
+/* libmicrohttpd does not poll a suspended connection's socket, so a client
+ * that closes while its generation runs is otherwise noticed only when an
+ * answer is written (streaming: the next chunk; non-streaming: the end).
+ * Every time a waiting connection comes back to the access handler or the
+ * stream reader (each event of its generation, and the watcher's periodic
+ * wake-up below), it looks at the socket first; a hang-up ends the
+ * connection the way a failed write does, and on_completed cancels the
+ * sequence. */
+
+#define SRV_WATCH_MS 100 /* period of the watcher's wake-ups */
+
+/* Returns true when the peer of c has closed or reset the connection.
+ * Never blocks. A half-close (the client shut down its sending side) counts
+ * as gone: nothing it could still read would be a request of its own.
+ * Bytes already waiting (a pipelined request) are not a close. */
+static bool client_gone(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci || ci->connect_fd == MHD_INVALID_SOCKET) return false;
+    int fd = (int)ci->connect_fd;
+    short hup = POLLHUP | POLLERR | POLLNVAL;
+#ifdef POLLRDHUP
+    hup |= POLLRDHUP; /* Linux: a FIN even behind pipelined bytes */
+#endif
+    struct pollfd p = {fd, (short)(POLLIN | hup), 0};
+    int n;
+    do n = poll(&p, 1, 0);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) return false;
+    if (p.revents & hup) return true;
+    if (!(p.revents & POLLIN)) return false;
+    char b;
+    ssize_t k;
+    do k = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    while (k < 0 && errno == EINTR);
+    return k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/* Adds r, a running generation, to the watched list. */
+static void watch_add(srv_req *r) {
+    hearth_server *s = r->srv;
+    pthread_mutex_lock(&s->mu);
+    r->watch_prev = NULL;
+    r->watch_next = s->watch_head;
+    if (s->watch_head) s->watch_head->watch_prev = r;
+    s->watch_head = r;
+    r->watched = true;
+    pthread_cond_signal(&s->watch_cv); /* the watcher sleeps while the list is empty */
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Removes r from the watched list (s->mu held). */
+static void watch_remove_locked(hearth_server *s, srv_req *r) {
+    if (!r->watched) return;
+    if (r->watch_prev) r->watch_prev->watch_next = r->watch_next;
+    else s->watch_head = r->watch_next;
+    if (r->watch_next) r->watch_next->watch_prev = r->watch_prev;
+    r->watch_prev = r->watch_next = NULL;
+    r->watched = false;
+}
+
+/* The watcher thread: every SRV_WATCH_MS resumes each suspended connection
+ * whose generation is not done, so its handler checks the socket even while
+ * the request waits in the queue or a long prompt is being processed (no
+ * events then). A list entry stays valid while s->mu is held: on_completed
+ * removes it under s->mu before dropping the connection's reference. */
+static void *watcher_main(void *arg) {
+    hearth_server *s = arg;
+    pthread_mutex_lock(&s->mu);
+    while (!s->watcher_stop) {
+        if (!s->watch_head) {
+            pthread_cond_wait(&s->watch_cv, &s->mu);
+            continue;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += SRV_WATCH_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->watch_cv, &s->mu, &ts);
+        if (s->watcher_stop) break;
+        for (srv_req *r = s->watch_head; r; r = r->watch_next) {
+            pthread_mutex_lock(&r->mu);
+            if (!r->done) srv_req_wake(r);
+            pthread_mutex_unlock(&r->mu);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
 /* ---- replies ------------------------------------------------------------------------ */
 
 /* Queues rep on the connection; consumes rep. Returns MHD's result. */
@@ -134,6 +232,63 @@ static enum MHD_Result send_reply(srv_req *r, struct MHD_Connection *c, srv_repl
     return ret;
 }
 
+/* Answers 413 to an upload that passed --max-body before its end (a chunked
+ * body has no declared size). libmicrohttpd 0.9.75 refuses
+ * MHD_queue_response() while a body is being received (only right after
+ * the headers or after the whole body; suspending first does not help), and
+ * waiting for the end of an unbounded upload is no answer. So the reply is
+ * written to the socket directly, from the access handler on the
+ * connection's own thread while MHD has nothing queued to send, with
+ * "Connection: close", and the sending side is shut down so the client
+ * sees the end of it. MHD knows nothing of it: the handler then drains
+ * the rest of the upload for a while and finally returns MHD_NO, which
+ * closes the connection (draining keeps the close from turning into a
+ * reset that could discard the reply at the client). If nothing could be
+ * written the connection is just closed later, without an answer. */
+static void early_413(srv_req *r, struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci || ci->connect_fd == MHD_INVALID_SOCKET) return;
+    int fd = (int)ci->connect_fd;
+    srv_reply rep = {0};
+    srv_error(&rep, 413, "invalid_request_error", NULL, "request_too_large",
+              "the request body exceeds the limit of %zu bytes", r->srv->max_body);
+    char *body = rep.json ? json_dumps(rep.json, JSON_COMPACT) : NULL;
+    srv_reply_clear(&rep);
+    if (!body) return;
+    srv_buf msg = {0};
+    int rc = srv_buf_printf(&msg,
+                            "HTTP/1.1 413 Content Too Large\r\nConnection: close\r\n"
+                            "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                            strlen(body), body);
+    free(body);
+    if (rc < 0) {
+        srv_buf_free(&msg);
+        return;
+    }
+#ifdef MSG_NOSIGNAL
+    int flags = MSG_NOSIGNAL; /* elsewhere libmicrohttpd sets SO_NOSIGPIPE on the socket */
+#else
+    int flags = 0;
+#endif
+    /* a few hundred bytes into an idle socket's send buffer: one call
+     * normally takes them all, and a socket that would block is not worth
+     * waiting for (MHD's thread must not stall) */
+    size_t off = 0;
+    while (off < msg.len) {
+        ssize_t k = send(fd, msg.p + off, msg.len - off, flags | MSG_DONTWAIT);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        off += (size_t)k;
+    }
+    srv_buf_free(&msg);
+    if (off == 0) return;
+    /* even a partial reply ends the exchange: MHD must not answer after it */
+    shutdown(fd, SHUT_WR);
+    r->early_reply = true;
+    r->responded = true;
+    r->status = 413;
+}
+
 /* ---- streaming ---------------------------------------------------------------------- */
 
 /* MHD's content reader for SSE responses. Returns bytes copied, end of
@@ -165,6 +320,11 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     if (r->stream_stage >= 3) {
         pthread_mutex_unlock(&r->mu);
         return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    if (!r->done && client_gone(r->conn)) {
+        /* MHD closes the connection; on_completed cancels the sequence */
+        pthread_mutex_unlock(&r->mu);
+        return MHD_CONTENT_READER_END_WITH_ERROR;
     }
     req_suspend(r);
     pthread_mutex_unlock(&r->mu);
@@ -331,6 +491,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     r->counted = true;
     srv_metrics_request(s->metrics, r->status, srv_now() - r->t0);
     pthread_mutex_lock(&s->mu);
+    watch_remove_locked(s, r);
     s->n_inflight--;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
@@ -638,12 +799,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         r->body_seen += n;
-        if (r->responded) return MHD_YES;
+        if (r->responded && !r->early_reply) return MHD_YES;
         if (r->body_too_large || r->body.len + n > s->max_body) {
-            /* chunked upload past the limit: keep nothing; a client that
-             * keeps sending far beyond it is cut off */
-            r->body_too_large = true;
-            body_release(r);
+            /* chunked upload past the limit: keep nothing, answer 413 at
+             * once, and cut off a client that keeps sending far beyond it */
+            if (!r->body_too_large) {
+                r->body_too_large = true;
+                body_release(r);
+                early_413(r, c);
+            }
             return r->body_seen > 2 * s->max_body + (1u << 20) ? MHD_NO : MHD_YES;
         }
         if (r->body_over_budget) return MHD_YES;
@@ -659,6 +823,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (srv_buf_add(&r->body, upload_data, n) < 0) return MHD_NO;
         return MHD_YES;
     }
+    if (r->early_reply) return MHD_NO; /* the 413 is out: close */
     if (r->responded) return MHD_YES;
     if (r->body_over_budget) {
         srv_error(&rep, 503, "server_error", NULL, "server_busy",
@@ -680,12 +845,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         int rc = start_post(r, &rep);
         body_release(r);
         if (rc < 0) return send_reply(r, c, &rep);
+        if (r->submitted) watch_add(r);
         if (r->stream) return start_stream(r, c);
     }
     pthread_mutex_lock(&r->mu);
-    bool done = r->done;
-    if (!done) req_suspend(r);
+    bool done = r->done, gone = false;
+    if (!done) {
+        /* a generation's client that hung up: MHD_NO closes the connection
+         * and on_completed cancels the sequence (embeddings run to the end:
+         * their work cannot be cancelled) */
+        gone = r->submitted && client_gone(c);
+        if (!gone) req_suspend(r);
+    }
     pthread_mutex_unlock(&r->mu);
+    if (gone) return MHD_NO;
     if (!done) return MHD_YES;
     return finish_waiting(r, c);
 }
@@ -792,6 +965,7 @@ hearth_status hearth_server_new(const hearth_server_params *p, hearth_server **o
     atomic_init(&s->body_bytes, 0);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    pthread_cond_init(&s->watch_cv, NULL);
     pthread_mutex_init(&s->log_mu, NULL);
     atomic_init(&s->id_seq, 1);
     s->created = (int64_t)srv_wall();
@@ -908,6 +1082,8 @@ hearth_status hearth_server_start(hearth_server *s) {
         return hearth_error_set(HEARTH_ERR_IO, "cannot start the HTTP server on %s:%d", s->host, s->port);
     }
     s->started = true;
+    /* without the watcher a hang-up is still noticed at the next event */
+    s->watcher_started = pthread_create(&s->watcher, NULL, watcher_main, s) == 0;
     if (pthread_create(&s->loader, NULL, loader_main, s) != 0) {
         pthread_mutex_lock(&s->mu);
         s->state = SRV_FAILED;
@@ -974,7 +1150,12 @@ void hearth_server_stop(hearth_server *s, double grace_s) {
         hearth_sched_free(sched);
         pthread_mutex_lock(&s->mu);
         wait_until(s, &s->n_inflight, srv_now() + 2.0);
+        s->watcher_stop = true;
+        pthread_cond_broadcast(&s->watch_cv);
         pthread_mutex_unlock(&s->mu);
+        /* before MHD_stop_daemon: the watcher resumes MHD connections */
+        if (s->watcher_started) pthread_join(s->watcher, NULL);
+        s->watcher_started = false;
         MHD_stop_daemon(s->daemon);
         s->daemon = NULL;
     } else if (s->loader_started) {
@@ -998,6 +1179,7 @@ void hearth_server_free(hearth_server *s) {
     hearth_free(s->model_id);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
+    pthread_cond_destroy(&s->watch_cv);
     pthread_mutex_destroy(&s->log_mu);
     hearth_free(s);
 }

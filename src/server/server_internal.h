@@ -115,6 +115,11 @@ struct hearth_server {
     size_t bos_len;
 
     int n_inflight;                /* live requests (connections with a srv_req) */
+    /* generations whose clients are watched for a hang-up (under mu) */
+    struct srv_req *watch_head;
+    pthread_t watcher;
+    bool watcher_started, watcher_stop;
+    pthread_cond_t watch_cv;
     int n_workers;                 /* embedding worker threads */
     bool stopping;
 
@@ -164,6 +169,9 @@ struct srv_req {
     bool suspended;
     bool counted;                    /* finished with its connection: log it when freed */
     bool disconnected;
+    bool watched;                    /* in srv->watch_head's list (srv->mu) */
+    srv_req *watch_prev, *watch_next;
+    bool early_reply;                /* an error reply was written to the socket mid-upload */
 
     char method[16];
     char path[128];
