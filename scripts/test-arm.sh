@@ -1,8 +1,8 @@
 #!/bin/sh
 # test-arm.sh - builds tests/test_kernels for aarch64 with the cross compiler
 # and runs it under qemu user-mode emulation: once on a CPU with dotprod and
-# i8mm (-cpu max, where the dotprod level must be selected) and once on a
-# Cortex-A53 (plain NEON). Installs the cross compiler and qemu with apt-get
+# i8mm (-cpu max, where the i8mm level must be selected and its SMMLA tiles
+# tested), once on a Cortex-A53 (plain NEON) and once capped to scalar. Installs the cross compiler and qemu with apt-get
 # when they are missing. The test links without jansson: it is compiled
 # directly from the few sources it needs, with no CMake toolchain.
 # Env: HEARTH_TEST_ITERS (random trials per case, default 2 here).
@@ -64,7 +64,20 @@ $cc $flags -o "$out/test_kernels" tests/test_kernels.c src/base/*.c src/engine/q
 
 iters=${HEARTH_TEST_ITERS:-2}
 echo "test-arm.sh: qemu -cpu max (dotprod, i8mm)"
-HEARTH_TEST_ITERS=$iters HEARTH_TEST_EXPECT_ISA=neon-dotprod \
+# The test checks the selected level itself (HEARTH_TEST_EXPECT_ISA); the
+# grep makes sure the i8mm level was also run with its tile kernels.
+log="$out/test_kernels-max.log"
+rc=0
+HEARTH_TEST_ITERS=$iters HEARTH_TEST_EXPECT_ISA=neon-i8mm \
+  "$qemu" -cpu max -L /usr/aarch64-linux-gnu "$out/test_kernels" >"$log" 2>&1 || rc=$?
+cat "$log"
+[ "$rc" -eq 0 ] || exit "$rc"
+if ! grep -q '^path i8mm .*gemm kernels' "$log" || ! grep -q 'selected: i8mm (neon-i8mm)' "$log"; then
+  echo "test-arm.sh: -cpu max did not select and test the i8mm level" >&2
+  exit 1
+fi
+echo "test-arm.sh: qemu -cpu max, HEARTH_ISA=dotprod cap"
+HEARTH_TEST_ITERS=1 HEARTH_ISA=dotprod HEARTH_TEST_EXPECT_ISA=neon-dotprod \
   "$qemu" -cpu max -L /usr/aarch64-linux-gnu "$out/test_kernels"
 echo "test-arm.sh: qemu -cpu cortex-a53 (plain NEON)"
 HEARTH_TEST_ITERS=$iters HEARTH_TEST_EXPECT_ISA=neon \

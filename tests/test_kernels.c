@@ -595,6 +595,9 @@ static void check_detection(void) {
     const bool dp = cpuinfo_has("Features", "asimddp", &found);
     if (found) CHECK(dp == hearth_cpu_supports(HEARTH_ISA_DOTPROD), "/proc/cpuinfo asimddp = %d, detection = %d", dp,
                      hearth_cpu_supports(HEARTH_ISA_DOTPROD));
+    const bool mm = cpuinfo_has("Features", "asimddp i8mm", &found);
+    if (found) CHECK(mm == hearth_cpu_supports(HEARTH_ISA_I8MM), "/proc/cpuinfo asimddp+i8mm = %d, detection = %d", mm,
+                     hearth_cpu_supports(HEARTH_ISA_I8MM));
 #endif
     (void)found;
     const char *expect = getenv("HEARTH_TEST_EXPECT_ISA");
@@ -670,9 +673,9 @@ int main(void) {
                 CHECK(rep, "%s does not replace vec_dot of %s", hearth_isa_name(isa), tr.name);
                 replaced += rep;
             }
-            /* Tile kernels exist for the x86 levels only so far; ARM levels
-             * run matmuls through their vec_dot (checked above). */
-            const bool has_tiles = isa == HEARTH_ISA_AVX2 || isa == HEARTH_ISA_AVX512;
+            /* Tile kernels exist for the x86 levels and ARM i8mm; the NEON
+             * and dotprod levels run matmuls through their vec_dot. */
+            const bool has_tiles = isa == HEARTH_ISA_AVX2 || isa == HEARTH_ISA_AVX512 || isa == HEARTH_ISA_I8MM;
             for (size_t i = 0; has_tiles && i < sizeof expect_gemm / sizeof expect_gemm[0]; i++) {
                 hearth_type_traits tr;
                 hearth_kernels_traits_for(isa, expect_gemm[i], &tr);

@@ -100,7 +100,7 @@ const hearth_type_traits *hearth_type_get_ref(uint32_t type);
 
 /* Returns the name of the kernel set hearth_type_get() uses on this CPU:
  * "scalar", "avx2", "avx512-vnni", "avx512-vnni-bf16", "neon",
- * "neon-dotprod" (the env var HEARTH_ISA caps it; see kernels/cpu.h).
+ * "neon-dotprod", "neon-i8mm" (the env var HEARTH_ISA caps it; see kernels/cpu.h).
  * Static string; the first call detects the CPU. */
 const char *hearth_kernels_isa(void);
 

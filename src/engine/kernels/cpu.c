@@ -144,6 +144,8 @@ bool hearth_cpu_supports(hearth_isa isa) {
         return f->neon;
     case HEARTH_ISA_DOTPROD:
         return f->neon && f->dotprod;
+    case HEARTH_ISA_I8MM:
+        return f->neon && f->dotprod && f->i8mm;
 #endif
     default:
         (void)f;
@@ -151,7 +153,8 @@ bool hearth_cpu_supports(hearth_isa isa) {
     }
 }
 
-/* Returns the level's rank (0 scalar, 1 first vector level, 2 second). */
+/* Returns the level's rank (0 scalar, 1 first vector level, 2 second, 3
+ * third). */
 int hearth_isa_rank(hearth_isa isa) {
     switch (isa) {
     case HEARTH_ISA_AVX2:
@@ -160,6 +163,8 @@ int hearth_isa_rank(hearth_isa isa) {
     case HEARTH_ISA_AVX512:
     case HEARTH_ISA_DOTPROD:
         return 2;
+    case HEARTH_ISA_I8MM:
+        return 3;
     default:
         return 0;
     }
@@ -192,6 +197,6 @@ hearth_isa hearth_cpu_best_isa(void) {
 
 /* Returns the level's short name. */
 const char *hearth_isa_name(hearth_isa isa) {
-    static const char *const names[HEARTH_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon", "dotprod"};
+    static const char *const names[HEARTH_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon", "dotprod", "i8mm"};
     return (unsigned)isa < HEARTH_ISA_COUNT ? names[isa] : "?";
 }

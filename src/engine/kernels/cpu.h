@@ -3,7 +3,7 @@
  *
  * A level is a set of kernel files that one CPU can run: x86 has scalar <
  * avx2 < avx512 (the avx512 level needs F/BW/VL/DQ and VNNI), aarch64 has
- * scalar < neon < dotprod. Detection asks the CPU and the OS (x86: cpuid and
+ * scalar < neon < dotprod < i8mm (the i8mm level needs dotprod too). Detection asks the CPU and the OS (x86: cpuid and
  * xgetbv, so a level is only used when the OS saves its register state;
  * Linux/aarch64: getauxval; macOS/arm64: sysctlbyname) and never assumes
  * what the compiler was told. The environment variable HEARTH_ISA caps the
@@ -21,6 +21,7 @@ typedef enum hearth_isa {
     HEARTH_ISA_AVX512,
     HEARTH_ISA_NEON,
     HEARTH_ISA_DOTPROD,
+    HEARTH_ISA_I8MM,
     HEARTH_ISA_COUNT
 } hearth_isa;
 
@@ -50,11 +51,11 @@ hearth_isa hearth_cpu_best_isa(void);
  * neon, 2 avx512 or dotprod, 3 i8mm), or -1 for NULL or an unknown name. */
 int hearth_isa_cap_rank(const char *name);
 
-/* Returns the rank of a level (0, 1 or 2; see hearth_isa_cap_rank). */
+/* Returns the rank of a level (0 to 3; see hearth_isa_cap_rank). */
 int hearth_isa_rank(hearth_isa isa);
 
 /* Returns the short name of a level ("scalar", "avx2", "avx512", "neon",
- * "dotprod"), or "?" for an out-of-range value. */
+ * "dotprod", "i8mm"), or "?" for an out-of-range value. */
 const char *hearth_isa_name(hearth_isa isa);
 
 #endif

@@ -25,6 +25,7 @@ static const level_list levels[] = {
 #elif defined(__aarch64__)
     {HEARTH_ISA_NEON, hearth_kernels_list_neon, NULL},
     {HEARTH_ISA_DOTPROD, hearth_kernels_list_dotprod, hearth_gemm_list_dotprod},
+    {HEARTH_ISA_I8MM, hearth_kernels_list_i8mm, hearth_gemm_list_i8mm},
 #endif
     {HEARTH_ISA_SCALAR, NULL, NULL},
 };
@@ -84,6 +85,8 @@ static const char *level_name(hearth_isa isa) {
         return "neon";
     case HEARTH_ISA_DOTPROD:
         return "neon-dotprod";
+    case HEARTH_ISA_I8MM:
+        return "neon-i8mm";
     default:
         return "scalar";
     }

@@ -70,12 +70,14 @@ size_t hearth_kernels_list_avx2(const hearth_cpu_features *cpu, hearth_kernel_en
 size_t hearth_kernels_list_avx512(const hearth_cpu_features *cpu, hearth_kernel_entry *out, size_t cap);
 size_t hearth_kernels_list_neon(const hearth_cpu_features *cpu, hearth_kernel_entry *out, size_t cap);
 size_t hearth_kernels_list_dotprod(const hearth_cpu_features *cpu, hearth_kernel_entry *out, size_t cap);
+size_t hearth_kernels_list_i8mm(const hearth_cpu_features *cpu, hearth_kernel_entry *out, size_t cap);
 
 /* The gemm lists (same contract; registered after the level's vec_dot list). */
 typedef size_t (*hearth_gemm_list_fn)(const hearth_cpu_features *cpu, hearth_gemm_entry *out, size_t cap);
 size_t hearth_gemm_list_avx2(const hearth_cpu_features *cpu, hearth_gemm_entry *out, size_t cap);
 size_t hearth_gemm_list_avx512(const hearth_cpu_features *cpu, hearth_gemm_entry *out, size_t cap);
 size_t hearth_gemm_list_dotprod(const hearth_cpu_features *cpu, hearth_gemm_entry *out, size_t cap);
+size_t hearth_gemm_list_i8mm(const hearth_cpu_features *cpu, hearth_gemm_entry *out, size_t cap);
 
 /* Fills *out with the traits of `type` as level `isa` computes them: the
  * reference traits with that level's kernels in place. Returns false when

@@ -11,7 +11,10 @@
  * Float work follows quant_x86_body.h: 32-value block types accumulate
  * d * isum in vector lanes; super-block types compute exact integer sums
  * and then apply the scales with the reference's operations in its order,
- * one statement per product so that no compiler fuses them into an FMA.
+ * one statement per product so that no compiler fuses them into an FMA
+ * (clang's default -ffp-contract=on fuses within one expression). The
+ * i8mm level's tiles (quant_i8mm.c) repeat the super-block float
+ * statements of these vec_dots: change both together.
  *
  * Only <arm_neon.h> and the C library are used, so this compiles with GCC
  * and clang on Linux and macOS alike.
@@ -382,7 +385,8 @@ static void ha_vec_dot_q3_K_q8_K(int64_t n, float *s, const void *vx, const void
         }
         const int isum = ha_dot_total(acc);
         const float d = ha_h2f(x[i].d) * y[i].d;
-        sum += d * (float)isum;
+        const float t = d * (float)isum; /* own statement: never fused into an FMA */
+        sum += t;
     }
     *s = sum;
 }
@@ -496,7 +500,8 @@ static void ha_vec_dot_q6_K_q8_K(int64_t n, float *s, const void *vx, const void
         }
         const int isum = ha_dot_total(acc);
         const float d = ha_h2f(x[i].d) * y[i].d;
-        sum += d * (float)isum;
+        const float t = d * (float)isum; /* own statement: never fused into an FMA */
+        sum += t;
     }
     *s = sum;
 }
@@ -511,7 +516,8 @@ static void ha_vec_dot_q8_K_q8_K(int64_t n, float *s, const void *vx, const void
         for (int j = 0; j < HEARTH_QK_K; j += 32) acc = ha_dot32(acc, x[i].qs + j, y[i].qs + j);
         const int isum = ha_dot_total(acc);
         const float d = x[i].d * y[i].d;
-        sum += d * (float)isum;
+        const float t = d * (float)isum; /* own statement: never fused into an FMA */
+        sum += t;
     }
     *s = sum;
 }
@@ -535,7 +541,8 @@ static void ha_vec_dot_iq4_xs_q8_K(int64_t n, float *s, const void *vx, const vo
         }
         const int isum = ha_dot_total(acc);
         const float d = ha_h2f(x[i].d) * y[i].d;
-        sum += d * (float)isum;
+        const float t = d * (float)isum; /* own statement: never fused into an FMA */
+        sum += t;
     }
     *s = sum;
 }

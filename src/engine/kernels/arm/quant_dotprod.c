@@ -6,12 +6,9 @@
  * SDOT (vdotq_s32: 4 products per 32-bit lane), the logic the NEON level
  * also runs.
  *
- * i8mm (SMMLA, vmmlaq_s32) is detected but has no kernels: it multiplies a
- * 2x8 by an 8x2 byte tile, which pays off only when a kernel sees two
- * weight rows and two tokens at once, and hearth's vec_dot interface is
- * one row by one token. It would need a new entry point (a 2-row x 2-token
- * tile dot the matmul calls when it has two tokens); until then the
- * HEARTH_ISA value "i8mm" means the same as "dotprod".
+ * SMMLA (vmmlaq_s32) multiplies a 2x8 by an 8x2 byte tile, which pays off
+ * only when a kernel sees two weight rows and two tokens at once: the i8mm
+ * level (quant_i8mm.c) builds its register tiles on it.
  */
 #include <arm_neon.h>
 
