@@ -29,9 +29,12 @@
 /* Small fixed loops must be unrolled so their vectors stay in registers. */
 #define HX_UNROLL _Pragma("GCC unroll 16")
 
-/* 8 bytes at p broadcast to the 4 qwords (one load uop). */
+/* 8 bytes at p (any alignment) broadcast to the 4 qwords (one load uop:
+ * the memcpy becomes the broadcast's memory operand). */
 HX_INLINE __m256i hx_bcast8(const uint8_t *p) {
-    return _mm256_castpd_si256(_mm256_broadcast_sd((const double *)(const void *)p));
+    long long v;
+    memcpy(&v, p, sizeof v);
+    return _mm256_set1_epi64x(v);
 }
 
 /* t[k] = qword k of rows r0..r3 (a 4 x 4 transpose of 64-bit elements). */
