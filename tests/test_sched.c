@@ -918,7 +918,7 @@ static void test_oom(const hearth_model *m) {
     /* and in hearth_sched_new */
     ok = false;
     for (long k = 0; k < 400 && !ok; k++) {
-        hearth_sched_params p = {1, 64, 1, 1, 0, 0};
+        hearth_sched_params p = {1, 64, 1, 1, 0, 0, 0};
         hearth_sched *t = NULL;
         hearth_alloc_fail_after(k);
         hearth_status st = hearth_sched_new(m, &p, &t);

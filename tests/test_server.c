@@ -25,6 +25,7 @@
 #include "hearth/alloc.h"
 #include "hearth/chat.h"
 #include "hearth/model.h"
+#include "hearth/quant.h"
 #include "hearth/server.h"
 #include "hearth/tokenizer.h"
 #include "test.h"
@@ -1241,6 +1242,31 @@ static void test_stop(void) {
     hearth_server_free(s);
 }
 
+/* --cache-type f16: the greedy completion still equals llama.cpp's (whose
+ * own cache is F16), and an unsupported cache type fails the start-up with
+ * a message instead of serving. */
+static void test_f16_cache(void) {
+    hearth_server_params p;
+    hearth_server_default_params(&p);
+    p.model_path = test_data("models/stories260K.gguf");
+    p.port = 0;
+    p.sched.n_ctx = 256;
+    p.sched.kv_type = HEARTH_TYPE_F16;
+    p.log = g_log;
+    const int saved = g_port;
+    hearth_server *s = start_server(&p, &g_port);
+    REQUIRE(s, "f16 server");
+    CHECK(hearth_server_wait_ready(s) == HEARTH_OK, "f16 ready: %s", hearth_error_last());
+    test_completions();
+    hearth_server_free(s);
+    p.sched.kv_type = HEARTH_TYPE_Q8_0;
+    s = start_server(&p, &g_port);
+    CHECK(!s || hearth_server_wait_ready(s) != HEARTH_OK, "a Q8_0 KV cache must not start");
+    CHECK(!s || strstr(hearth_error_last(), "KV cache type"), "error: %s", hearth_error_last());
+    hearth_server_free(s);
+    g_port = saved;
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     g_log = tmpfile();
@@ -1276,6 +1302,7 @@ int main(void) {
     RUN(test_disconnects);
     RUN(test_not_ready);
     RUN(test_stop);
+    RUN(test_f16_cache);
     hearth_model_free(g_model);
     if (g_log) fclose(g_log);
     TEST_DONE();

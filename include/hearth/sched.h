@@ -38,6 +38,7 @@ typedef struct hearth_sched_params {
     int32_t max_queue;      /* requests waiting beyond the active ones; 0: no waiting */
     int32_t prefill_chunk;  /* prompt tokens per sequence per step (<= 0: 256) */
     int32_t max_batch;      /* tokens per step (<= 0: 512) */
+    uint32_t kv_type;       /* KV cache type: HEARTH_TYPE_F32 (0, default) or HEARTH_TYPE_F16 */
 } hearth_sched_params;
 
 typedef enum hearth_finish {

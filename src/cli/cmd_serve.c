@@ -37,6 +37,8 @@ void cmd_serve_usage(FILE *f) {
             "  --parallel N            requests decoded together (default 1)\n"
             "  -c, --ctx-size N        context per request (default: the model's, at most 4096)\n"
             "  -t, --threads N         engine threads (default: physical cores)\n"
+            "  --cache-type T          KV cache type: f32 (default) or f16 (half the memory per\n"
+            "                          slot, llama.cpp's default)\n"
             "  --api-key KEY           require 'Authorization: Bearer KEY' (repeatable)\n"
             "  --api-key-file FILE     read keys from FILE, one per line\n"
             "  --rate-limit RPM        requests per minute per key (default: unlimited)\n"
@@ -109,6 +111,8 @@ int cmd_serve(int argc, char **argv) {
             p.port = x;
         } else if ((r = cli_opt(&a, "-np", "--parallel", &v)) != 0) {
             if (r < 0 || cli_parse_i32("--parallel", v, 1, 256, &p.sched.n_parallel) < 0) goto usage;
+        } else if ((r = cli_opt(&a, NULL, "--cache-type", &v)) != 0) {
+            if (r < 0 || cli_parse_cache_type("--cache-type", v, &p.sched.kv_type) < 0) goto usage;
         } else if ((r = cli_opt(&a, "-c", "--ctx-size", &v)) != 0) {
             if (r < 0 || cli_parse_i32("-c", v, 0, 1 << 20, &p.sched.n_ctx) < 0) goto usage;
         } else if ((r = cli_opt(&a, "-t", "--threads", &v)) != 0) {

@@ -283,10 +283,10 @@ hearth_status hearth_sched_new(const hearth_model *m, const hearth_sched_params 
     if (s->is_bert) {
         /* an embedding model: one context, no slots */
         q.n_parallel = 1;
-        st = hearth_context_new(m, q.n_ctx, q.n_threads, &s->ctx);
-    } else {
-        st = hearth_context_new_seqs(m, q.n_ctx, q.n_parallel, q.n_threads, &s->ctx);
     }
+    /* hearth_context_new_opts checks kv_type */
+    hearth_context_opts co = {q.n_ctx, q.n_parallel, q.n_threads, q.kv_type};
+    st = hearth_context_new_opts(m, &co, &s->ctx);
     s->p = q;
     if (st) {
         sched_destroy(s);
