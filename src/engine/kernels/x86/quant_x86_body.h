@@ -24,6 +24,7 @@
 #define HEARTH_QUANT_X86_BODY_H
 
 #include <immintrin.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "engine/kernels/dispatch.h"
@@ -473,117 +474,224 @@ static void hx_vec_dot_q3_K_q8_K(int64_t n, float *s, const void *vx, const void
     *s = sum;
 }
 
-/* The 8 scales and mins of a Q4_K/Q5_K super-block. */
+/* Small fixed loops below are unrolled so that shift counts and shuffle
+ * masks become constants and the vectors stay in registers. */
+#define HX_K_UNROLL _Pragma("GCC unroll 8")
+
+/* Prefetches the weight bytes [p + 2048, p + 2048 + len) into L1: decode
+ * streams every weight once from DRAM, and on the development machine the
+ * hardware prefetcher alone left the kernels below the memory bandwidth.
+ * The address may lie past the weights (the next row, or nothing: a
+ * prefetch never faults), so it is formed as an integer. */
+static inline void hx_prefetch(const void *p, size_t len) {
+    for (size_t o = 0; o < len; o += 64) _mm_prefetch((const char *)((uintptr_t)p + 2048 + o), _MM_HINT_T0);
+}
+
+/* The 8 scales and the 8 mins of a Q4_K/Q5_K super-block as two 64-bit
+ * words, byte j = sub-block j's value: the 12 packed bytes are 3 words and
+ * each field is a masked shift of them, all 4 sub-blocks at once. */
+static inline void hx_k4_words(const uint8_t *q, uint64_t *sc, uint64_t *mn) {
+    uint64_t u01;
+    uint32_t u2;
+    memcpy(&u01, q, 8); /* x86 is little-endian, as the format */
+    memcpy(&u2, q + 8, 4);
+    const uint32_t u0 = (uint32_t)u01, u1 = (uint32_t)(u01 >> 32);
+    const uint32_t lo6 = 0x3F3F3F3Fu, lo4 = 0x0F0F0F0Fu, lo2 = 0x03030303u;
+    const uint32_t sc_hi = (u2 & lo4) | ((u0 >> 6) & lo2) << 4;
+    const uint32_t mn_hi = ((u2 >> 4) & lo4) | ((u1 >> 6) & lo2) << 4;
+    *sc = (uint64_t)(u0 & lo6) | (uint64_t)sc_hi << 32;
+    *mn = (uint64_t)(u1 & lo6) | (uint64_t)mn_hi << 32;
+}
+
+/* The 8 scales and mins of a Q4_K/Q5_K super-block (for the tile kernels). */
 static inline void hx_k4_scales(const uint8_t *q, int sc[8], int m[8]) {
-    for (int j = 0; j < 4; j++) {
-        sc[j] = q[j] & 63;
-        m[j] = q[j + 4] & 63;
-        sc[j + 4] = (q[j + 8] & 0x0F) | (q[j] >> 6) << 4;
-        m[j + 4] = (q[j + 8] >> 4) | (q[j + 4] >> 6) << 4;
+    uint64_t s, mn;
+    hx_k4_words(q, &s, &mn);
+    for (int j = 0; j < 8; j++) {
+        sc[j] = (int)(s >> 8 * j & 0xFF);
+        m[j] = (int)(mn >> 8 * j & 0xFF);
     }
+}
+
+/* Shuffle mask giving int16 lanes = zero-extended byte j of each 64-bit
+ * element (the low byte, then a zero byte from the 0x80 index). */
+static inline __m256i hx_byte_to_16(int j) {
+    return _mm256_set1_epi16((short)(j | -32768));
+}
+
+/* Byte bit k of v moved to bit 4 (the other bits are garbage): shifts are
+ * per 16-bit lane, but bit 4 of either byte only comes from its own byte
+ * for these counts (left by <= 4, right by <= 3). */
+static inline __m256i hx_bit_to_4(__m256i v, int k) {
+    return k < 4 ? _mm256_slli_epi16(v, 4 - k) : k == 4 ? v : _mm256_srli_epi16(v, k - 4);
+}
+
+/* Q4_K (q5 == 0) or Q5_K (q5 == 1) super-block: integer lanes summing to
+ * isum = sum_j sc[j] * dot(q_j, y_j), and lanes summing to msum = sum_j
+ * m[j] * (bsums[2j] + bsums[2j+1]). q (at most 31) times activation bytes in
+ * 16-bit pair sums (|pair| <= 7874); scales and mins are at most 63. */
+static inline void hx_k45_block(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh, const block_q8_K *y,
+                                int q5, __m256i *isum, __m256i *msum) {
+    uint64_t s, mn;
+    hx_k4_words(scales, &s, &mn);
+    const __m256i sv = _mm256_set1_epi64x((long long)s);
+    /* m0 m0 m1 m1 m2 m2 m3 m3 | m4 m4 .. m7 m7 as int16, against the 16 bsums */
+    const __m256i mmask = _mm256_setr_epi8(0, -128, 0, -128, 1, -128, 1, -128, 2, -128, 2, -128, 3, -128, 3, -128, 4, -128,
+                                           4, -128, 5, -128, 5, -128, 6, -128, 6, -128, 7, -128, 7, -128);
+    const __m256i mv = _mm256_shuffle_epi8(_mm256_set1_epi64x((long long)mn), mmask);
+    *msum = _mm256_madd_epi16(mv, _mm256_loadu_si256((const __m256i *)y->bsums));
+    const __m256i m4 = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
+    const __m256i hv = q5 ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = acc0;
+    HX_K_UNROLL
+    for (int c = 0; c < 4; c++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+        __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        if (q5) {
+            lo = _mm256_or_si256(lo, _mm256_and_si256(hx_bit_to_4(hv, 2 * c), b4));
+            hi = _mm256_or_si256(hi, _mm256_and_si256(hx_bit_to_4(hv, 2 * c + 1), b4));
+        }
+        const __m256i y0 = _mm256_loadu_si256((const __m256i *)(y->qs + 64 * c));
+        const __m256i y1 = _mm256_loadu_si256((const __m256i *)(y->qs + 64 * c + 32));
+        const __m256i s0 = _mm256_shuffle_epi8(sv, hx_byte_to_16(2 * c));
+        const __m256i s1 = _mm256_shuffle_epi8(sv, hx_byte_to_16(2 * c + 1));
+        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), s0));
+        acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), s1));
+    }
+    *isum = _mm256_add_epi32(acc0, acc1);
+}
+
+/* Q4_K/Q5_K dot over nb super-blocks xs bytes apart (d, dmin first, scales
+ * at offset 4), qs/qh at the given offsets. Two super-blocks per step share
+ * one reduction, one fp16 conversion and the scale products, which are the
+ * reference's: d = h2f(x.d) * y.d, dmin = h2f(x.dmin) * y.d, t = d * isum,
+ * tm = dmin * msum, then sum += t - tm in super-block order. */
+static inline float hx_k45_dot(int64_t nb, const uint8_t *x, size_t xs, size_t qs_off, size_t qh_off,
+                               const block_q8_K *y, int q5) {
+    float sum = 0.0f;
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        const uint8_t *x0 = x + (size_t)i * xs, *x1 = x0 + xs;
+        hx_prefetch(x0, 2 * xs);
+        __m256i is0, ms0, is1, ms1;
+        hx_k45_block(x0 + 4, x0 + qs_off, x0 + qh_off, &y[i], q5, &is0, &ms0);
+        hx_k45_block(x1 + 4, x1 + qs_off, x1 + qh_off, &y[i + 1], q5, &is1, &ms1);
+        const __m128 f = _mm_cvtepi32_ps(hx_hsum4_epi32(is0, ms0, is1, ms1));
+        uint32_t h0, h1; /* (d, dmin) of each super-block */
+        memcpy(&h0, x0, 4);
+        memcpy(&h1, x1, 4);
+        const __m128 dx = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)((uint64_t)h0 | (uint64_t)h1 << 32)));
+        const __m128 dy = _mm_setr_ps(y[i].d, y[i].d, y[i + 1].d, y[i + 1].d);
+        const __m128 dd = _mm_mul_ps(dx, dy);  /* d0 dmin0 d1 dmin1 */
+        const __m128 tt = _mm_mul_ps(dd, f);   /* t0 tm0 t1 tm1 */
+        const __m128 df = _mm_sub_ps(tt, _mm_movehdup_ps(tt));
+        sum += _mm_cvtss_f32(df);
+        sum += _mm_cvtss_f32(_mm_movehl_ps(df, df));
+    }
+    for (; i < nb; i++) {
+        const uint8_t *x0 = x + (size_t)i * xs;
+        __m256i is, ms;
+        hx_k45_block(x0 + 4, x0 + qs_off, x0 + qh_off, &y[i], q5, &is, &ms);
+        uint16_t hd, hm;
+        memcpy(&hd, x0, 2);
+        memcpy(&hm, x0 + 2, 2);
+        const int isum = hx_hsum_epi32(is), msum = hx_hsum_epi32(ms);
+        const float d = hx_h2f(hd) * y[i].d;
+        const float dmin = hx_h2f(hm) * y[i].d;
+        const float t = d * (float)isum;
+        const float tm = dmin * (float)msum;
+        sum += t - tm;
+    }
+    return sum;
 }
 
 /* Q4_K . Q8_K */
 static void hx_vec_dot_q4_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q4_K *x = vx;
-    const block_q8_K *y = vy;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n / HEARTH_QK_K; i++) {
-        int sc[8], m[8];
-        hx_k4_scales(x[i].scales, sc, m);
-        __m256i acc = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
-            const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-            const __m256i y0 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c));
-            const __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c + 32));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16((short)sc[2 * c])));
-            acc = _mm256_add_epi32(acc,
-                                   _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16((short)sc[2 * c + 1])));
-        }
-        int msum = 0;
-        for (int j = 0; j < 8; j++) msum += m[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-        const int isum = hx_hsum_epi32(acc);
-        const float d = hx_h2f(x[i].d) * y[i].d;
-        const float dmin = hx_h2f(x[i].dmin) * y[i].d;
-        const float t = d * (float)isum;
-        const float tm = dmin * (float)msum;
-        sum += t - tm;
-    }
-    *s = sum;
+    *s = hx_k45_dot(n / HEARTH_QK_K, vx, sizeof(block_q4_K), offsetof(block_q4_K, qs), 0, vy, 0);
 }
 
 /* Q5_K . Q8_K */
 static void hx_vec_dot_q5_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q5_K *x = vx;
-    const block_q8_K *y = vy;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m1 = _mm256_set1_epi8(1);
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n / HEARTH_QK_K; i++) {
-        int sc[8], m[8];
-        hx_k4_scales(x[i].scales, sc, m);
-        const __m256i qh = _mm256_loadu_si256((const __m256i *)x[i].qh);
-        __m256i acc = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
-            const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), m1), 4);
-            const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), m1), 4);
-            const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), h0);
-            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1);
-            const __m256i y0 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c));
-            const __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c + 32));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16((short)sc[2 * c])));
-            acc = _mm256_add_epi32(acc,
-                                   _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16((short)sc[2 * c + 1])));
+    *s = hx_k45_dot(n / HEARTH_QK_K, vx, sizeof(block_q5_K), offsetof(block_q5_K, qs), offsetof(block_q5_K, qh), vy, 1);
+}
+
+/* Q6_K super-block: integer lanes summing to isum = sum_j sc[j] *
+ * (dot(q_j, y_j) - 32 * bsums[j]), q unsigned (0..63) against the quants in
+ * 16-bit pair sums (|pair| <= 16002). A 32-byte register holds sub-block
+ * 2k in its low half and 2k + 1 in its high half, so its scale vector is
+ * one shuffle of the 16 scales widened to int16. */
+static inline __m256i hx_q6k_block(const block_q6_K *x, const block_q8_K *y) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    const __m256i w = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
+    const __m256i sc[2] = {_mm256_permute4x64_epi64(w, 0x44), _mm256_permute4x64_epi64(w, 0xEE)};
+    /* -32 * sum_j sc[j] * bsums[j], folded into the lanes */
+    __m256i acc = _mm256_slli_epi32(_mm256_madd_epi16(w, _mm256_loadu_si256((const __m256i *)y->bsums)), 5);
+    acc = _mm256_sub_epi32(_mm256_setzero_si256(), acc);
+    __m256i acc1 = _mm256_setzero_si256();
+    HX_K_UNROLL
+    for (int h = 0; h < 2; h++) {
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
+        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
+        const __m256i hv = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+        __m256i q[4];
+        q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(hv, 4), m30));
+        q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(hv, 2), m30));
+        q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(hv, m30));
+        q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                               _mm256_and_si256(_mm256_srli_epi16(hv, 2), m30));
+        HX_K_UNROLL
+        for (int k = 0; k < 4; k++) {
+            const __m256i yv = _mm256_loadu_si256((const __m256i *)(y->qs + 128 * h + 32 * k));
+            /* int16 lane 2k in the low half, 2k + 1 in the high half */
+            const __m256i mask = _mm256_setr_epi8(4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1,
+                                                  4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1,
+                                                  4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2,
+                                                  4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3,
+                                                  4 * k + 2, 4 * k + 3);
+            const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], yv), _mm256_shuffle_epi8(sc[h], mask));
+            if (k & 1)
+                acc1 = _mm256_add_epi32(acc1, p);
+            else
+                acc = _mm256_add_epi32(acc, p);
         }
-        int msum = 0;
-        for (int j = 0; j < 8; j++) msum += m[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-        const int isum = hx_hsum_epi32(acc);
+    }
+    return _mm256_add_epi32(acc, acc1);
+}
+
+/* Q6_K . Q8_K: two super-blocks per step share one reduction and one fp16
+ * conversion; the float statements are the reference's and the tile's,
+ * d = h2f(x.d) * y.d, t = d * isum, sum += t (separate statements, so that
+ * no compiler fuses them), in super-block order. */
+static void hx_vec_dot_q6_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q6_K *x = vx;
+    const block_q8_K *y = vy;
+    const int64_t nb = n / HEARTH_QK_K;
+    float sum = 0.0f;
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        hx_prefetch(&x[i], 2 * sizeof *x);
+        const __m256i a0 = hx_q6k_block(&x[i], &y[i]), a1 = hx_q6k_block(&x[i + 1], &y[i + 1]);
+        /* lanes 0 and 1: the two exact sums */
+        const __m256i h = _mm256_hadd_epi32(a0, a1);
+        __m128i is = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        is = _mm_hadd_epi32(is, is);
+        const uint32_t hd = (uint32_t)x[i].d | (uint32_t)x[i + 1].d << 16;
+        const __m128 dx = _mm_cvtph_ps(_mm_cvtsi32_si128((int)hd));
+        const __m128 d = _mm_mul_ps(dx, _mm_setr_ps(y[i].d, y[i + 1].d, 0.0f, 0.0f));
+        const __m128 t = _mm_mul_ps(d, _mm_cvtepi32_ps(is));
+        sum += _mm_cvtss_f32(t);
+        sum += _mm_cvtss_f32(_mm_movehdup_ps(t));
+    }
+    for (; i < nb; i++) {
+        const int isum = hx_hsum_epi32(hx_q6k_block(&x[i], &y[i]));
         const float d = hx_h2f(x[i].d) * y[i].d;
-        const float dmin = hx_h2f(x[i].dmin) * y[i].d;
         const float t = d * (float)isum;
-        const float tm = dmin * (float)msum;
-        sum += t - tm;
+        sum += t;
     }
     *s = sum;
 }
 
-/* Q6_K . Q8_K: unsigned q (0..63) times the quants, minus 32 * scale *
- * bsum per sub-block. */
-static void hx_vec_dot_q6_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q6_K *x = vx;
-    const block_q8_K *y = vy;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n / HEARTH_QK_K; i++) {
-        int16_t sc[16];
-        for (int j = 0; j < 16; j++) sc[j] = x[i].scales[j];
-        __m256i acc = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * h));
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * h + 32));
-            const __m256i hv = _mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h));
-            __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hv, m3), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 2), m3), 4));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 4), m3), 4));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 6), m3), 4));
-            for (int k = 0; k < 4; k++) {
-                const __m256i yv = _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * k));
-                const int j = 8 * h + 2 * k;
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], yv), hx_pair16(sc[j], sc[j + 1])));
-            }
-        }
-        const int isum = hx_hsum_epi32(acc) - 32 * hx_scaled_bsums(sc, y[i].bsums);
-        const float d = hx_h2f(x[i].d) * y[i].d;
-        sum += d * (float)isum;
-    }
-    *s = sum;
-}
+#undef HX_K_UNROLL
 
 /* Q8_K . Q8_K */
 static void hx_vec_dot_q8_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
