@@ -28,7 +28,8 @@ typedef struct hearth_gemv {
      * act_bytes(n) bytes, 32-byte aligned. */
     void (*act_prepare)(int64_t n, const void *src, void *dst);
     /* s[r] = dot(row r, activation) for 0 <= r < nr; row r starts at
-     * x + r * bx (any alignment); act is a prepared row. */
+     * x + r * bx, aligned as its blocks are (as in a GGUF file; nothing
+     * wider is assumed); act is a prepared row. */
     void (*rows)(int64_t n, float *s, const void *x, size_t bx, int64_t nr, const void *act);
 } hearth_gemv;
 
