@@ -1,18 +1,25 @@
 /* attn_ref.c - scalar reference of the attention kernel (kernels/attn.h). */
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "engine/kernels/attn.h"
 #include "hearth/quant.h"
 
-/* One query head: the definition, in plain loops. */
-static void attn_head(const float *q, const float *k, const float *v, size_t stride, int32_t n_keys, int32_t hd,
-                      float scale, float *scores, float *out) {
+/* Element e of a K or V row of floats, or of half floats (widened). */
+static inline float row_at(bool half, const void *row, size_t e) {
+    return half ? hearth_fp16_to_fp32(((const uint16_t *)row)[e]) : ((const float *)row)[e];
+}
+
+/* One query head: the definition, in plain loops. The F16 version is the
+ * F32 one on the widened values, in the same order, so it equals the F32
+ * reference run on F32 copies of the rows. */
+static inline void attn_head(bool half, const float *q, const void *k, const void *v, size_t stride, int32_t n_keys,
+                             int32_t hd, float scale, float *scores, float *out) {
     float max = -INFINITY;
     for (int32_t j = 0; j < n_keys; j++) {
-        const float *kj = k + (size_t)j * stride;
         float s = 0.0f;
-        for (int32_t e = 0; e < hd; e++) s += q[e] * kj[e];
+        for (int32_t e = 0; e < hd; e++) s += q[e] * row_at(half, k, (size_t)j * stride + (size_t)e);
         s *= scale;
         scores[j] = s;
         if (s > max) max = s;
@@ -25,9 +32,8 @@ static void attn_head(const float *q, const float *k, const float *v, size_t str
     float inv = (float)(1.0 / sum);
     memset(out, 0, (size_t)hd * sizeof *out);
     for (int32_t j = 0; j < n_keys; j++) {
-        const float *vj = v + (size_t)j * stride;
         float p = scores[j] * inv;
-        for (int32_t e = 0; e < hd; e++) out[e] += p * vj[e];
+        for (int32_t e = 0; e < hd; e++) out[e] += p * row_at(half, v, (size_t)j * stride + (size_t)e);
     }
 }
 
@@ -35,45 +41,16 @@ static void attn_head(const float *q, const float *k, const float *v, size_t str
 void hearth_attn_ref(const float *q, int32_t n_q, const float *k, const float *v, size_t stride, int32_t n_keys,
                      int32_t hd, float scale, float *scores, float *out) {
     for (int32_t h = 0; h < n_q; h++)
-        attn_head(q + (size_t)h * hd, k, v, stride, n_keys, hd, scale, scores + (size_t)h * n_keys,
+        attn_head(false, q + (size_t)h * hd, k, v, stride, n_keys, hd, scale, scores + (size_t)h * n_keys,
                   out + (size_t)h * hd);
 }
 
-/* ---- F16 K/V rows --------------------------------------------------------- */
-
-/* One query head against half-float K/V rows: attn_head on the widened
- * values, in the same order (so it equals attn_head on F32 copies). */
-static void attn_head_f16(const float *q, const uint16_t *k, const uint16_t *v, size_t stride, int32_t n_keys,
-                          int32_t hd, float scale, float *scores, float *out) {
-    float max = -INFINITY;
-    for (int32_t j = 0; j < n_keys; j++) {
-        const uint16_t *kj = k + (size_t)j * stride;
-        float s = 0.0f;
-        for (int32_t e = 0; e < hd; e++) s += q[e] * hearth_fp16_to_fp32(kj[e]);
-        s *= scale;
-        scores[j] = s;
-        if (s > max) max = s;
-    }
-    double sum = 0.0;
-    for (int32_t j = 0; j < n_keys; j++) {
-        scores[j] = expf(scores[j] - max);
-        sum += scores[j];
-    }
-    float inv = (float)(1.0 / sum);
-    memset(out, 0, (size_t)hd * sizeof *out);
-    for (int32_t j = 0; j < n_keys; j++) {
-        const uint16_t *vj = v + (size_t)j * stride;
-        float p = scores[j] * inv;
-        for (int32_t e = 0; e < hd; e++) out[e] += p * hearth_fp16_to_fp32(vj[e]);
-    }
-}
-
-/* See attn.h: each head of the group in turn. */
+/* See attn.h: each head of the group in turn, over half-float K/V rows. */
 void hearth_attn_f16_ref(const float *q, int32_t n_q, const uint16_t *k, const uint16_t *v, size_t stride,
                          int32_t n_keys, int32_t hd, float scale, float *scores, float *out) {
     for (int32_t h = 0; h < n_q; h++)
-        attn_head_f16(q + (size_t)h * hd, k, v, stride, n_keys, hd, scale, scores + (size_t)h * n_keys,
-                      out + (size_t)h * hd);
+        attn_head(true, q + (size_t)h * hd, k, v, stride, n_keys, hd, scale, scores + (size_t)h * n_keys,
+                  out + (size_t)h * hd);
 }
 
 /* See attn.h. */

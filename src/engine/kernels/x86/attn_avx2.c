@@ -59,49 +59,56 @@ static inline __m256 exp_neg8(__m256 x) {
  * the group runs over them. */
 #define ATTN_CHUNK 64
 
+/* 8 values of a K or V row from element e: floats, or half floats widened
+ * with F16C (`half` is a constant after inlining). */
+static inline __attribute__((always_inline)) __m256 load8(bool half, const void *row, size_t e) {
+    return half ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)((const uint16_t *)row + e)))
+                : _mm256_loadu_ps((const float *)row + e);
+}
+
 /* Scores of one (pre-scaled) query head against keys [j0, j1) of a chunk,
  * 8 keys at a time: 8 independent FMA chains (one per key, so the FMA
  * latency is hidden) and one transpose-add instead of 8 horizontal sums. */
-static inline void chunk_scores(const __m256 *qv, int32_t nv, const float *k, size_t stride, int32_t j0, int32_t j1,
-                                float *scores) {
+static inline __attribute__((always_inline)) void chunk_scores(bool half, const __m256 *qv, int32_t nv, const void *k,
+                                                               size_t stride, int32_t j0, int32_t j1, float *scores) {
     int32_t j = j0;
     for (; j + 8 <= j1; j += 8) {
-        const float *kj = k + (size_t)j * stride;
+        const size_t kj = (size_t)j * stride;
         __m256 a[8];
-        for (int u = 0; u < 8; u++) a[u] = _mm256_mul_ps(qv[0], _mm256_loadu_ps(kj + (size_t)u * stride));
+        for (int u = 0; u < 8; u++) a[u] = _mm256_mul_ps(qv[0], load8(half, k, kj + (size_t)u * stride));
         for (int32_t i = 1; i < nv; i++)
             for (int u = 0; u < 8; u++)
-                a[u] = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(kj + (size_t)u * stride + 8 * i), a[u]);
+                a[u] = _mm256_fmadd_ps(qv[i], load8(half, k, kj + (size_t)u * stride + 8 * (size_t)i), a[u]);
         _mm256_storeu_ps(scores + j, hsum8x8(a));
     }
     for (; j < j1; j++) {
-        const float *kj = k + (size_t)j * stride;
-        __m256 s = _mm256_mul_ps(qv[0], _mm256_loadu_ps(kj));
-        for (int32_t i = 1; i < nv; i++) s = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(kj + 8 * i), s);
+        const size_t kj = (size_t)j * stride;
+        __m256 s = _mm256_mul_ps(qv[0], load8(half, k, kj));
+        for (int32_t i = 1; i < nv; i++) s = _mm256_fmadd_ps(qv[i], load8(half, k, kj + 8 * (size_t)i), s);
         scores[j] = hsum256(s);
     }
 }
 
 /* o[0..8W) (+)= sum over keys [j0, j1) of p_j * v_j[0..8W), W = 1, 2, 4 or 8
  * (a constant after inlining, so the W accumulators live in registers;
- * with a run-time width they would round-trip through memory every key). */
-static inline __attribute__((always_inline)) void pv_slice(int W, const float *v, size_t stride, const float *p,
-                                                           int32_t j0, int32_t j1, bool first, float scale_out,
-                                                           bool last, float *o) {
+ * with a run-time width they would round-trip through memory every key).
+ * `v` points at the slice's first element of key 0 (element offset e0). */
+static inline __attribute__((always_inline)) void pv_slice(int W, bool half, const void *v, size_t e0, size_t stride,
+                                                           const float *p, int32_t j0, int32_t j1, bool first,
+                                                           float *o) {
     __m256 acc[8];
     for (int u = 0; u < W; u++) acc[u] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(o + 8 * u);
     for (int32_t j = j0; j < j1; j++) {
-        const float *vj = v + (size_t)j * stride;
+        const size_t vj = e0 + (size_t)j * stride;
         const __m256 pj = _mm256_set1_ps(p[j]);
-        for (int u = 0; u < W; u++) acc[u] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8 * u), acc[u]);
+        for (int u = 0; u < W; u++) acc[u] = _mm256_fmadd_ps(pj, load8(half, v, vj + 8 * (size_t)u), acc[u]);
     }
-    if (last)
-        for (int u = 0; u < W; u++) acc[u] = _mm256_mul_ps(acc[u], _mm256_set1_ps(scale_out));
     for (int u = 0; u < W; u++) _mm256_storeu_ps(o + 8 * u, acc[u]);
 }
 
-/* Replaces scores[0..n) by exp(score - max) and returns 1 / their sum. */
-static inline float softmax_exp(float *scores, int32_t n) {
+/* Replaces scores[0..n) by their softmax (normalised before the value pass,
+ * so it needs no per-head factor and takes any number of heads). */
+static inline void softmax(float *scores, int32_t n) {
     __m256 vmax = _mm256_set1_ps(-INFINITY);
     int32_t j = 0;
     for (; j + 8 <= n; j += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(scores + j));
@@ -120,18 +127,19 @@ static inline float softmax_exp(float *scores, int32_t n) {
         scores[j] = expf(scores[j] - max);
         sum += scores[j];
     }
-    return (float)(1.0 / sum);
+    const float inv = (float)(1.0 / sum);
+    const __m256 vi = _mm256_set1_ps(inv);
+    for (j = 0; j + 8 <= n; j += 8) _mm256_storeu_ps(scores + j, _mm256_mul_ps(_mm256_loadu_ps(scores + j), vi));
+    for (; j < n; j++) scores[j] *= inv;
 }
 
-/* See attn.h. The three passes (scores, softmax, weighted values) each run
- * chunk by chunk over the keys with every head of the group inside, so K
- * and V rows come from memory once per group. */
-void hearth_attn_avx2(const float *q, int32_t n_q, const float *k, const float *v, size_t stride, int32_t n_keys,
-                      int32_t hd, float scale, float *scores, float *out) {
-    if (hd > 256 || (hd & 7) != 0) { /* unusual head sizes: the reference */
-        hearth_attn_ref(q, n_q, k, v, stride, n_keys, hd, scale, scores, out);
-        return;
-    }
+/* The kernel over F32 or F16 rows (see attn.h). The three passes (scores,
+ * softmax, weighted values) run chunk by chunk over the keys with every
+ * head of the group inside, so K and V rows come from memory once per
+ * group. hd is a multiple of 8, at most 256. */
+static inline __attribute__((always_inline)) void attn_body(bool half, const float *q, int32_t n_q, const void *k,
+                                                            const void *v, size_t stride, int32_t n_keys, int32_t hd,
+                                                            float scale, float *scores, float *out) {
     const int32_t nv = hd / 8;
     __m256 qv[32];
     for (int32_t c0 = 0; c0 < n_keys; c0 += ATTN_CHUNK) {
@@ -139,105 +147,10 @@ void hearth_attn_avx2(const float *q, int32_t n_q, const float *k, const float *
         for (int32_t h = 0; h < n_q; h++) {
             const float *qh = q + (size_t)h * hd;
             for (int32_t i = 0; i < nv; i++) qv[i] = _mm256_mul_ps(_mm256_loadu_ps(qh + 8 * i), _mm256_set1_ps(scale));
-            chunk_scores(qv, nv, k, stride, c0, c1, scores + (size_t)h * n_keys);
+            chunk_scores(half, qv, nv, k, stride, c0, c1, scores + (size_t)h * n_keys);
         }
     }
-    float inv[64];
-    const int32_t nq = n_q < 64 ? n_q : 64;
-    for (int32_t h = 0; h < nq; h++) inv[h] = softmax_exp(scores + (size_t)h * n_keys, n_keys);
-    for (int32_t c0 = 0; c0 < n_keys; c0 += ATTN_CHUNK) {
-        const int32_t c1 = c0 + ATTN_CHUNK < n_keys ? c0 + ATTN_CHUNK : n_keys;
-        for (int32_t h = 0; h < nq; h++) {
-            float *oh = out + (size_t)h * hd;
-            const float *sh = scores + (size_t)h * n_keys;
-            const bool first = c0 == 0, last = c1 == n_keys;
-            int32_t i = 0;
-            for (; i + 8 <= nv; i += 8) pv_slice(8, v + 8 * i, stride, sh, c0, c1, first, inv[h], last, oh + 8 * i);
-            if (i + 4 <= nv) {
-                pv_slice(4, v + 8 * i, stride, sh, c0, c1, first, inv[h], last, oh + 8 * i);
-                i += 4;
-            }
-            if (i + 2 <= nv) {
-                pv_slice(2, v + 8 * i, stride, sh, c0, c1, first, inv[h], last, oh + 8 * i);
-                i += 2;
-            }
-            if (i < nv) pv_slice(1, v + 8 * i, stride, sh, c0, c1, first, inv[h], last, oh + 8 * i);
-        }
-    }
-    /* groups wider than 64 heads (none known): the rest one by one */
-    if (n_q > nq)
-        hearth_attn_avx2(q + (size_t)nq * hd, n_q - nq, k, v, stride, n_keys, hd, scale, scores + (size_t)nq * n_keys,
-                         out + (size_t)nq * hd);
-}
-
-/* ---- F16 K/V rows (F16C conversions on the loads) ------------------------- */
-
-static inline __m256 load_half8(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
-
-/* chunk_scores for half-float K rows. */
-static inline void chunk_scores_f16(const __m256 *qv, int32_t nv, const uint16_t *k, size_t stride, int32_t j0,
-                                    int32_t j1, float *scores) {
-    int32_t j = j0;
-    for (; j + 8 <= j1; j += 8) {
-        const uint16_t *kj = k + (size_t)j * stride;
-        __m256 a[8];
-        for (int u = 0; u < 8; u++) a[u] = _mm256_mul_ps(qv[0], load_half8(kj + (size_t)u * stride));
-        for (int32_t i = 1; i < nv; i++)
-            for (int u = 0; u < 8; u++)
-                a[u] = _mm256_fmadd_ps(qv[i], load_half8(kj + (size_t)u * stride + 8 * i), a[u]);
-        _mm256_storeu_ps(scores + j, hsum8x8(a));
-    }
-    for (; j < j1; j++) {
-        const uint16_t *kj = k + (size_t)j * stride;
-        __m256 s = _mm256_mul_ps(qv[0], load_half8(kj));
-        for (int32_t i = 1; i < nv; i++) s = _mm256_fmadd_ps(qv[i], load_half8(kj + 8 * i), s);
-        scores[j] = hsum256(s);
-    }
-}
-
-/* pv_slice for half-float V rows; the weights p are already normalised. */
-static inline __attribute__((always_inline)) void pv_slice_f16(int W, const uint16_t *v, size_t stride,
-                                                               const float *p, int32_t j0, int32_t j1, bool first,
-                                                               float *o) {
-    __m256 acc[8];
-    for (int u = 0; u < W; u++) acc[u] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(o + 8 * u);
-    for (int32_t j = j0; j < j1; j++) {
-        const uint16_t *vj = v + (size_t)j * stride;
-        const __m256 pj = _mm256_set1_ps(p[j]);
-        for (int u = 0; u < W; u++) acc[u] = _mm256_fmadd_ps(pj, load_half8(vj + 8 * u), acc[u]);
-    }
-    for (int u = 0; u < W; u++) _mm256_storeu_ps(o + 8 * u, acc[u]);
-}
-
-/* Replaces scores[0..n) by their softmax (normalised here, so the value
- * pass needs no per-head factor and takes any number of heads). */
-static inline void softmax_norm(float *scores, int32_t n) {
-    const float inv = softmax_exp(scores, n);
-    const __m256 vi = _mm256_set1_ps(inv);
-    int32_t j = 0;
-    for (; j + 8 <= n; j += 8) _mm256_storeu_ps(scores + j, _mm256_mul_ps(_mm256_loadu_ps(scores + j), vi));
-    for (; j < n; j++) scores[j] *= inv;
-}
-
-/* See attn.h: hearth_attn_avx2's passes over half-float rows. */
-void hearth_attn_f16_avx2(const float *q, int32_t n_q, const uint16_t *k, const uint16_t *v, size_t stride,
-                          int32_t n_keys, int32_t hd, float scale, float *scores, float *out) {
-    if (hd > 256 || (hd & 7) != 0) {
-        hearth_attn_f16_ref(q, n_q, k, v, stride, n_keys, hd, scale, scores, out);
-        return;
-    }
-    const int32_t nv = hd / 8;
-    __m256 qv[32];
-    for (int32_t c0 = 0; c0 < n_keys; c0 += ATTN_CHUNK) {
-        const int32_t c1 = c0 + ATTN_CHUNK < n_keys ? c0 + ATTN_CHUNK : n_keys;
-        for (int32_t h = 0; h < n_q; h++) {
-            const float *qh = q + (size_t)h * hd;
-            for (int32_t i = 0; i < nv; i++)
-                qv[i] = _mm256_mul_ps(_mm256_loadu_ps(qh + 8 * i), _mm256_set1_ps(scale));
-            chunk_scores_f16(qv, nv, k, stride, c0, c1, scores + (size_t)h * n_keys);
-        }
-    }
-    for (int32_t h = 0; h < n_q; h++) softmax_norm(scores + (size_t)h * n_keys, n_keys);
+    for (int32_t h = 0; h < n_q; h++) softmax(scores + (size_t)h * n_keys, n_keys);
     for (int32_t c0 = 0; c0 < n_keys; c0 += ATTN_CHUNK) {
         const int32_t c1 = c0 + ATTN_CHUNK < n_keys ? c0 + ATTN_CHUNK : n_keys;
         const bool first = c0 == 0;
@@ -245,18 +158,36 @@ void hearth_attn_f16_avx2(const float *q, int32_t n_q, const uint16_t *k, const 
             float *oh = out + (size_t)h * hd;
             const float *sh = scores + (size_t)h * n_keys;
             int32_t i = 0;
-            for (; i + 8 <= nv; i += 8) pv_slice_f16(8, v + 8 * i, stride, sh, c0, c1, first, oh + 8 * i);
+            for (; i + 8 <= nv; i += 8) pv_slice(8, half, v, 8 * (size_t)i, stride, sh, c0, c1, first, oh + 8 * i);
             if (i + 4 <= nv) {
-                pv_slice_f16(4, v + 8 * i, stride, sh, c0, c1, first, oh + 8 * i);
+                pv_slice(4, half, v, 8 * (size_t)i, stride, sh, c0, c1, first, oh + 8 * i);
                 i += 4;
             }
             if (i + 2 <= nv) {
-                pv_slice_f16(2, v + 8 * i, stride, sh, c0, c1, first, oh + 8 * i);
+                pv_slice(2, half, v, 8 * (size_t)i, stride, sh, c0, c1, first, oh + 8 * i);
                 i += 2;
             }
-            if (i < nv) pv_slice_f16(1, v + 8 * i, stride, sh, c0, c1, first, oh + 8 * i);
+            if (i < nv) pv_slice(1, half, v, 8 * (size_t)i, stride, sh, c0, c1, first, oh + 8 * i);
         }
     }
+}
+
+/* See attn.h. */
+void hearth_attn_avx2(const float *q, int32_t n_q, const float *k, const float *v, size_t stride, int32_t n_keys,
+                      int32_t hd, float scale, float *scores, float *out) {
+    if (hd > 256 || (hd & 7) != 0) /* unusual head sizes: the reference */
+        hearth_attn_ref(q, n_q, k, v, stride, n_keys, hd, scale, scores, out);
+    else
+        attn_body(false, q, n_q, k, v, stride, n_keys, hd, scale, scores, out);
+}
+
+/* See attn.h: the same passes over half-float rows. */
+void hearth_attn_f16_avx2(const float *q, int32_t n_q, const uint16_t *k, const uint16_t *v, size_t stride,
+                          int32_t n_keys, int32_t hd, float scale, float *scores, float *out) {
+    if (hd > 256 || (hd & 7) != 0)
+        hearth_attn_f16_ref(q, n_q, k, v, stride, n_keys, hd, scale, scores, out);
+    else
+        attn_body(true, q, n_q, k, v, stride, n_keys, hd, scale, scores, out);
 }
 
 /* See attn.h. */
