@@ -12,6 +12,7 @@
 #include "hearth/alloc.h"
 #include "hearth/model.h"
 #include "test.h"
+#include "test_logits.h"
 
 static int32_t *tokenize_file(const hearth_model *m, const char *rel, size_t *n) {
     size_t len;
@@ -21,15 +22,6 @@ static int32_t *tokenize_file(const hearth_model *m, const char *rel, size_t *n)
     if (text) hearth_tokenize(hearth_model_vocab(m), text, len, true, false, &ids, n);
     free(text);
     return ids;
-}
-
-static double max_diff(const float *a, const float *b, size_t n) {
-    double mx = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= mx)) mx = isnan(d) ? INFINITY : d;
-    }
-    return mx;
 }
 
 static void sweep(const char *model, int n_tokens, const int *sizes, int n_sizes, double tol) {

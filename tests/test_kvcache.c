@@ -18,32 +18,7 @@
 #include "hearth/model.h"
 #include "hearth/quant.h"
 #include "test.h"
-
-static int argmax_row(const float *row, int n, float *margin) {
-    int best = 0, second = -1;
-    for (int i = 1; i < n; i++)
-        if (row[i] > row[best]) best = i;
-    for (int i = 0; i < n; i++)
-        if (i != best && (second < 0 || row[i] > row[second])) second = i;
-    if (margin) *margin = row[best] - row[second];
-    return best;
-}
-
-static double max_diff(const float *a, const float *b, size_t n) {
-    double mx = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= mx)) mx = isnan(d) ? INFINITY : d;
-    }
-    return mx;
-}
-
-static int32_t *json_ids(const json_t *arr, size_t *n) {
-    *n = json_array_size(arr);
-    int32_t *ids = malloc((*n ? *n : 1) * sizeof *ids);
-    for (size_t i = 0; i < *n; i++) ids[i] = (int32_t)json_integer_value(json_array_get(arr, i));
-    return ids;
-}
+#include "test_logits.h"
 
 static hearth_context *new_ctx(const hearth_model *m, int32_t n_ctx, int32_t n_seq, uint32_t kv_type) {
     hearth_context_opts o = {n_ctx, n_seq, 2, kv_type};

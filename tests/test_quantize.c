@@ -34,6 +34,7 @@
 #include "hearth/quant.h"
 #include "hearth/quantize.h"
 #include "test.h"
+#include "test_logits.h"
 
 static char tmpdir[256];
 
@@ -193,16 +194,6 @@ typedef struct cmp_result {
     double max_abs, rms;
     int argmax_required, argmax_bad;
 } cmp_result;
-
-static int argmax_row(const float *row, int n, float *margin) {
-    int best = 0, second = -1;
-    for (int i = 1; i < n; i++)
-        if (row[i] > row[best]) best = i;
-    for (int i = 0; i < n; i++)
-        if (i != best && (second < 0 || row[i] > row[second])) second = i;
-    if (margin) *margin = row[best] - row[second];
-    return best;
-}
 
 /* test_reference.c's comparison: max/RMS |dlogit| and the argmax rule. */
 static cmp_result compare_logits(const float *got, const float *ref, int rows, int n_vocab, double tol_max) {

@@ -11,21 +11,12 @@
 #include "hearth/alloc.h"
 #include "hearth/model.h"
 #include "test.h"
+#include "test_logits.h"
 
 typedef struct cmp_result {
     double max_abs, rms;
     int argmax_required, argmax_bad;
 } cmp_result;
-
-static int argmax_row(const float *row, int n, float *margin) {
-    int best = 0, second = -1;
-    for (int i = 1; i < n; i++)
-        if (row[i] > row[best]) best = i;
-    for (int i = 0; i < n; i++)
-        if (i != best && (second < 0 || row[i] > row[second])) second = i;
-    if (margin) *margin = row[best] - row[second];
-    return best;
-}
 
 static cmp_result compare_logits(const float *got, const float *ref, int rows, int n_vocab,
                                  double tol_max) {
@@ -46,13 +37,6 @@ static cmp_result compare_logits(const float *got, const float *ref, int rows, i
         }
     }
     return r;
-}
-
-static int32_t *json_ids(const json_t *arr, size_t *n) {
-    *n = json_array_size(arr);
-    int32_t *ids = malloc((*n ? *n : 1) * sizeof *ids);
-    for (size_t i = 0; i < *n; i++) ids[i] = (int32_t)json_integer_value(json_array_get(arr, i));
-    return ids;
 }
 
 static void check_language_model(const json_t *row) {

@@ -2,6 +2,7 @@
  * reference ids (../shared/tokenizer/NAME.tests.json), the stories260K prompt,
  * the streaming detokenizer and hostile vocab metadata. */
 #include "test.h"
+#include "test_logits.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -30,14 +31,7 @@ static void print_ids(FILE *f, const int32_t *ids, size_t n) {
     fputc(']', f);
 }
 
-/* Reads a JSON array of integers into a malloc'd array. */
-static int32_t *json_ids(json_t *arr, size_t *n) {
-    *n = json_is_array(arr) ? json_array_size(arr) : 0;
-    int32_t *ids = malloc((*n ? *n : 1) * sizeof *ids);
-    for (size_t i = 0; i < *n; i++) ids[i] = (int32_t)json_integer_value(json_array_get(arr, i));
-    return ids;
-}
-
+/* Whether two id arrays are equal. */
 static bool ids_equal(const int32_t *a, size_t na, const int32_t *b, size_t nb) {
     return na == nb && (na == 0 || memcmp(a, b, na * sizeof *a) == 0);
 }
