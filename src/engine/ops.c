@@ -190,7 +190,12 @@ void hearth_matmul(hearth_threadpool *pool, const hearth_weight *w, const float 
             t.gact = t.act + off;
             t.gact_row_bytes = (t.gv->act_bytes(w->n_in) + 31) & ~(size_t)31;
         }
-        hearth_threadpool_run(pool, quantize_rows, &t);
+        /* One token's row takes a microsecond or two: less than waking the
+         * workers and waiting at the barrier, so the caller does it. */
+        if (n_tokens == 1)
+            quantize_rows(&t, 0, 1);
+        else
+            hearth_threadpool_run(pool, quantize_rows, &t);
     }
     hearth_threadpool_run(pool, dot_rows, &t);
 }
