@@ -366,6 +366,28 @@ HI_INLINE int32x4_t hi_msum(int16x8_t m0, int16x8_t m1, int16x8_t b0, int16x8_t 
     return vpaddq_s32(vpaddq_s32(p00, p01), vpaddq_s32(p10, p11));
 }
 
+/* acc[p][q] += (d_x of the rows of p * d_y of the tokens of q) * isum[p][q]
+ * for the np x nq sub-tiles: the Q6_K/Q8_K vec_dots' two products, in
+ * their order. */
+HI_INLINE void hi_scale_add(float32x4_t acc[2][2], int32x4_t isum[2][2], float32x4_t xd4, float32x4_t yd4, int np,
+                            int nq) {
+    HI_UNROLL
+    for (int p = 0; p < np; p++)
+        HI_UNROLL
+        for (int q = 0; q < nq; q++) {
+            const float32x4_t d = vmulq_f32(hi_rows_f(xd4, p), hi_toks_f(yd4, q));
+            acc[p][q] = vaddq_f32(acc[p][q], vmulq_f32(d, vcvtq_f32_s32(isum[p][q])));
+        }
+}
+
+/* Stores the np x nq sub-tiles of acc (rows < nr, tokens < nt only). */
+HI_INLINE void hi_store_tile(float *s, size_t lds, float32x4_t acc[2][2], int np, int nq, int nr, int nt) {
+    HI_UNROLL
+    for (int p = 0; p < np; p++)
+        HI_UNROLL
+        for (int q = 0; q < nq; q++) hi_store(s, lds, acc[p][q], p, q, nr, nt);
+}
+
 /* Q4_K (q5 = 0) or Q5_K (q5 = 1) tile. Per super-block, as the vec_dot:
  * d = x.d * y.d; dmin = x.dmin * y.d; t = d * isum; tm = dmin * msum;
  * sum += t - tm. */
@@ -471,10 +493,7 @@ HI_INLINE void hi_k45_tile(int64_t n, float *s, size_t lds, const void *vx, size
                 acc[p][q] = vaddq_f32(acc[p][q], vsubq_f32(t, tm));
             }
     }
-    HI_UNROLL
-    for (int p = 0; p < np; p++)
-        HI_UNROLL
-        for (int q = 0; q < nq; q++) hi_store(s, lds, acc[p][q], p, q, nr, nt);
+    hi_store_tile(s, lds, acc, np, nq, nr, nt);
 }
 
 /* Q6_K tile: signed q = low 4 bits | high 2 bits << 4, minus 32, per
@@ -540,18 +559,9 @@ HI_INLINE void hi_q6k_tile(int64_t n, float *s, size_t lds, const void *vx, size
         HI_UNROLL
         for (int t = 0; t < 4; t++) yd[t] = hi_yk(yt, t, i)->d;
         const float32x4_t xd4 = hi_h2f4(hd), yd4 = vld1q_f32(yd);
-        HI_UNROLL
-        for (int p = 0; p < np; p++)
-            HI_UNROLL
-            for (int q = 0; q < nq; q++) {
-                const float32x4_t d = vmulq_f32(hi_rows_f(xd4, p), hi_toks_f(yd4, q));
-                acc[p][q] = vaddq_f32(acc[p][q], vmulq_f32(d, vcvtq_f32_s32(isum[p][q])));
-            }
+        hi_scale_add(acc, isum, xd4, yd4, np, nq);
     }
-    HI_UNROLL
-    for (int p = 0; p < np; p++)
-        HI_UNROLL
-        for (int q = 0; q < nq; q++) hi_store(s, lds, acc[p][q], p, q, nr, nt);
+    hi_store_tile(s, lds, acc, np, nq, nr, nt);
 }
 
 /* Q8_K tile: sum += (x.d * y.d) * isum per super-block. */
@@ -591,18 +601,9 @@ HI_INLINE void hi_q8k_tile(int64_t n, float *s, size_t lds, const void *vx, size
         HI_UNROLL
         for (int t = 0; t < 4; t++) yd[t] = hi_yk(yt, t, i)->d;
         const float32x4_t xd4 = vld1q_f32(xd), yd4 = vld1q_f32(yd);
-        HI_UNROLL
-        for (int p = 0; p < np; p++)
-            HI_UNROLL
-            for (int q = 0; q < nq; q++) {
-                const float32x4_t d = vmulq_f32(hi_rows_f(xd4, p), hi_toks_f(yd4, q));
-                acc[p][q] = vaddq_f32(acc[p][q], vmulq_f32(d, vcvtq_f32_s32(isum[p][q])));
-            }
+        hi_scale_add(acc, isum, xd4, yd4, np, nq);
     }
-    HI_UNROLL
-    for (int p = 0; p < np; p++)
-        HI_UNROLL
-        for (int q = 0; q < nq; q++) hi_store(s, lds, acc[p][q], p, q, nr, nt);
+    hi_store_tile(s, lds, acc, np, nq, nr, nt);
 }
 
 #define HI_Q4K(n, s, lds, x, bx, y, by, nr, nt, np, nq) hi_k45_tile(n, s, lds, x, bx, y, by, nr, nt, 0, np, nq)
