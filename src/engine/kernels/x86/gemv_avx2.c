@@ -44,6 +44,24 @@ static int q8_sum(const block_q8_0 *y) {
     return s;
 }
 
+/* Ends a row: blocks first..nb-1 of x (blocks xs bytes apart, fp16 scale
+ * first), whose activations stay Q8_0 blocks at y, go to accumulators
+ * s[b % 4] with the vec_dot's statements, one by one; returns
+ * (s0 + s1) + (s2 + s3). isum is the type's exact integer block dot
+ * (a constant after inlining). */
+static inline __attribute__((always_inline)) float finish_row(float s[4], const uint8_t *x, size_t xs, int64_t first,
+                                                              int64_t nb, const block_q8_0 *y,
+                                                              int (*isum)(const void *, const block_q8_0 *)) {
+    for (int64_t i = first; i < nb; i++, y++) {
+        uint16_t hd;
+        memcpy(&hd, x + (size_t)i * xs, sizeof hd);
+        const __m128 d = _mm_set_ss(_cvtsh_ss(hd) * _cvtsh_ss(y->d));
+        const __m128 v = _mm_set_ss((float)isum(x + (size_t)i * xs, y));
+        s[i & 3] = _mm_cvtss_f32(_mm_fmadd_ss(d, v, _mm_set_ss(s[i & 3])));
+    }
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 /* Prepares one Q8_0 activation row (see the file comment). Does not
  * block. */
 static void g40_act_prepare(int64_t n, const void *src, void *dst) {
@@ -72,7 +90,8 @@ static void g40_act_prepare(int64_t n, const void *src, void *dst) {
 }
 
 /* Exact integer dot of one Q4_0 block with one Q8_0 block. */
-static int q40_block_isum(const block_q4_0 *x, const block_q8_0 *y) {
+static int q40_block_isum(const void *vx, const block_q8_0 *y) {
+    const block_q4_0 *x = vx;
     int s = 0;
     for (int i = 0; i < 16; i++) {
         s += ((x->qs[i] & 0x0F) - 8) * y->qs[i];
@@ -121,13 +140,8 @@ static inline float g40_row(const block_q4_0 *x, int64_t nb, const uint8_t *act)
     float l[8];
     _mm256_storeu_ps(l, acc);
     float s[4] = {l[0], l[4], l[1], l[5]};
-    const block_q8_0 *y = (const block_q8_0 *)(const void *)a;
-    for (int64_t i = 4 * ng; i < nb; i++, y++) {
-        const __m128 d = _mm_set_ss(_cvtsh_ss(x[i].d) * _cvtsh_ss(y->d));
-        const __m128 v = _mm_set_ss((float)q40_block_isum(&x[i], y));
-        s[i & 3] = _mm_cvtss_f32(_mm_fmadd_ss(d, v, _mm_set_ss(s[i & 3])));
-    }
-    return (s[0] + s[1]) + (s[2] + s[3]);
+    return finish_row(s, (const uint8_t *)x, sizeof *x, 4 * ng, nb, (const block_q8_0 *)(const void *)a,
+                      q40_block_isum);
 }
 
 /* The Q4_0 rows kernel; see gemv.h. Does not block. */
@@ -173,7 +187,8 @@ static void g80_act_prepare(int64_t n, const void *src, void *dst) {
 }
 
 /* Exact integer dot of two Q8_0 blocks. */
-static int q80_block_isum(const block_q8_0 *x, const block_q8_0 *y) {
+static int q80_block_isum(const void *vx, const block_q8_0 *y) {
+    const block_q8_0 *x = vx;
     int s = 0;
     for (int i = 0; i < 32; i++) s += x->qs[i] * y->qs[i];
     return s;
@@ -207,13 +222,8 @@ static inline float g80_row(const block_q8_0 *x, int64_t nb, const uint8_t *act)
     }
     float s[4];
     _mm_storeu_ps(s, acc);
-    const block_q8_0 *y = (const block_q8_0 *)(const void *)a;
-    for (int64_t i = 4 * ng; i < nb; i++, y++) {
-        const __m128 d = _mm_set_ss(_cvtsh_ss(x[i].d) * _cvtsh_ss(y->d));
-        const __m128 v = _mm_set_ss((float)q80_block_isum(&x[i], y));
-        s[i & 3] = _mm_cvtss_f32(_mm_fmadd_ss(d, v, _mm_set_ss(s[i & 3])));
-    }
-    return (s[0] + s[1]) + (s[2] + s[3]);
+    return finish_row(s, (const uint8_t *)x, sizeof *x, 4 * ng, nb, (const block_q8_0 *)(const void *)a,
+                      q80_block_isum);
 }
 
 /* The Q8_0 rows kernel; see gemv.h. Does not block. */
