@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "engine/kernels/gemv.h"
+#include "engine/kernels/prefetch.h"
 #include "engine/quant_blocks.h"
 #include "hearth/quant.h"
 
@@ -108,6 +109,7 @@ static inline float g40_row(const block_q4_0 *x, int64_t nb, const uint8_t *act)
     const uint8_t *a = act;
     for (int64_t g = 0; g < ng; g++, a += G40_GROUP) {
         const block_q4_0 *xb = x + 4 * g;
+        hearth_prefetch_ahead(xb, 4 * sizeof *xb - 8); /* one line per 72-byte group */
         const __m256i qab = _mm256_inserti128_si256(
             _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)xb[0].qs)),
             _mm_loadu_si128((const __m128i *)(const void *)xb[1].qs), 1);
@@ -210,6 +212,7 @@ static inline float g80_row(const block_q8_0 *x, int64_t nb, const uint8_t *act)
     const uint8_t *a = act;
     for (int64_t g = 0; g < ng; g++, a += G80_GROUP) {
         const block_q8_0 *xb = x + 4 * g;
+        hearth_prefetch_ahead(xb, 4 * sizeof *xb);
         const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(g80_block(&xb[0], a, ones), g80_block(&xb[1], a + 32, ones)),
                                             _mm256_hadd_epi32(g80_block(&xb[2], a + 64, ones), g80_block(&xb[3], a + 96, ones)));
         const __m128i is = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "engine/kernels/dispatch.h"
+#include "engine/kernels/prefetch.h"
 #include "engine/kernels/ref/quant_ref.h"
 #include "engine/quant_blocks.h"
 
@@ -478,15 +479,6 @@ static void hx_vec_dot_q3_K_q8_K(int64_t n, float *s, const void *vx, const void
  * masks become constants and the vectors stay in registers. */
 #define HX_K_UNROLL _Pragma("GCC unroll 8")
 
-/* Prefetches the weight bytes [p + 2048, p + 2048 + len) into L1: decode
- * streams every weight once from DRAM, and on the development machine the
- * hardware prefetcher alone left the kernels below the memory bandwidth.
- * The address may lie past the weights (the next row, or nothing: a
- * prefetch never faults), so it is formed as an integer. */
-static inline void hx_prefetch(const void *p, size_t len) {
-    for (size_t o = 0; o < len; o += 64) _mm_prefetch((const char *)((uintptr_t)p + 2048 + o), _MM_HINT_T0);
-}
-
 /* The 8 scales and the 8 mins of a Q4_K/Q5_K super-block as two 64-bit
  * words, byte j = sub-block j's value: the 12 packed bytes are 3 words and
  * each field is a masked shift of them, all 4 sub-blocks at once. */
@@ -572,7 +564,7 @@ static inline float hx_k45_dot(int64_t nb, const uint8_t *x, size_t xs, size_t q
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
         const uint8_t *x0 = x + (size_t)i * xs, *x1 = x0 + xs;
-        hx_prefetch(x0, 2 * xs);
+        hearth_prefetch_ahead(x0, 2 * xs);
         __m256i is0, ms0, is1, ms1;
         hx_k45_block(x0 + 4, x0 + qs_off, x0 + qh_off, &y[i], q5, &is0, &ms0);
         hx_k45_block(x1 + 4, x1 + qs_off, x1 + qh_off, &y[i + 1], q5, &is1, &ms1);
@@ -669,7 +661,7 @@ static void hx_vec_dot_q6_K_q8_K(int64_t n, float *s, const void *vx, const void
     float sum = 0.0f;
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        hx_prefetch(&x[i], 2 * sizeof *x);
+        hearth_prefetch_ahead(&x[i], 2 * sizeof *x);
         const __m256i a0 = hx_q6k_block(&x[i], &y[i]), a1 = hx_q6k_block(&x[i + 1], &y[i + 1]);
         /* lanes 0 and 1: the two exact sums */
         const __m256i h = _mm256_hadd_epi32(a0, a1);
