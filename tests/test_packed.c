@@ -38,7 +38,7 @@ static uint32_t rnd(void) {
 static float rndf(void) { return (float)(rnd() % 65536) / 32768.0f - 1.0f; }
 
 /* Fills n_rows weight rows of a type with fp16 block scales
- * (Q4_0, Q8_0: d; Q4_K: d, dmin; Q6_K: d last): random quant bytes (mode 0: the Q8_0
+ * (Q4_0, Q8_0: d; Q4_K, Q5_K: d, dmin; Q6_K: d last): random quant bytes (mode 0: the Q8_0
  * extreme -128 too) or small quants (mode 1), with sane random scales. */
 static void fill_weights(uint32_t t, uint8_t *p, int64_t n, int64_t n_rows, int mode) {
     const hearth_type_traits *tr = hearth_type_get(t);
@@ -49,7 +49,7 @@ static void fill_weights(uint32_t t, uint8_t *p, int64_t n, int64_t n_rows, int 
         for (int64_t b = 0; b < n / tr->block_size; b++) {
             /* Q6_K keeps its one scale last */
             const size_t at = t == HEARTH_TYPE_Q6_K ? tr->type_size - 2 : 0;
-            const int n_scales = t == HEARTH_TYPE_Q4_K ? 2 : 1;
+            const int n_scales = t == HEARTH_TYPE_Q4_K || t == HEARTH_TYPE_Q5_K ? 2 : 1;
             for (int k = 0; k < n_scales; k++) {
                 const uint16_t h = hearth_fp32_to_fp16(ldexpf(0.5f + 0.5f * fabsf(rndf()), -(int)(rnd() % 12)));
                 memcpy(row + (size_t)b * tr->type_size + at + 2 * (size_t)k, &h, 2);
@@ -186,7 +186,7 @@ static void check_matmul(uint32_t t, int threads) {
 }
 
 int main(void) {
-    static const uint32_t types[] = {HEARTH_TYPE_Q4_0, HEARTH_TYPE_Q8_0, HEARTH_TYPE_Q4_K, HEARTH_TYPE_Q6_K};
+    static const uint32_t types[] = {HEARTH_TYPE_Q4_0, HEARTH_TYPE_Q8_0, HEARTH_TYPE_Q4_K, HEARTH_TYPE_Q5_K, HEARTH_TYPE_Q6_K};
     int with = 0;
     for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
         const hearth_packed_gemm *pk = hearth_packed_gemm_get(types[i]);

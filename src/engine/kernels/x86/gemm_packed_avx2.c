@@ -16,6 +16,7 @@
  * (acc0 + acc1) + (acc2 + acc3).
  */
 #include <immintrin.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "engine/kernels/packed.h"
@@ -340,24 +341,39 @@ static void k4_scales(const uint8_t *q, int16_t sc[8], int16_t m[8]) {
     }
 }
 
-/* Packs up to 8 Q4_K rows (see above). Does not block. */
-static void k4_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
+/* Bit k (0..7) of each byte of v, moved to bit 4 (0x10 or 0): Q5_K's 5th
+ * bit of sub-block k. The 16-bit shifts never move a bit across a byte
+ * boundary into bit 4 (left by at most 4, right by at most 3). */
+PK_INLINE __m256i k5_bit(__m256i v, int k) {
+    const __m256i s = k <= 4 ? _mm256_slli_epi16(v, 4 - k) : _mm256_srli_epi16(v, k - 4);
+    return _mm256_and_si256(s, _mm256_set1_epi8(0x10));
+}
+
+/* Packs up to 8 Q4_K (q5 == 0) or Q5_K rows (see above; Q5_K's q adds its
+ * 5th bit, 0..31). Super-blocks are xs bytes apart with d, dmin and the
+ * scales first and the quants (and 5th bits) at qs_off (qh_off). */
+PK_INLINE void k45_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst, size_t xs, size_t qs_off,
+                        size_t qh_off, int q5) {
     const int64_t nb = n / HEARTH_QK_K;
     uint8_t *dst = vdst;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int64_t b = 0; b < nb; b++) {
         uint8_t *p = dst + (size_t)b * K4_BLOCK;
-        const block_q4_K *x[8];
-        for (int i = 0; i < 8; i++)
-            x[i] = i < nr ? (const block_q4_K *)(const void *)((const uint8_t *)vx + (size_t)i * bx) + b : NULL;
+        const uint8_t *x[8];
+        for (int i = 0; i < 8; i++) x[i] = i < nr ? (const uint8_t *)vx + (size_t)i * bx + (size_t)b * xs : NULL;
         for (int c = 0; c < 4; c++) {
             __m256i lo[8], hi[8], o[8];
             PK_UNROLL
             for (int i = 0; i < 8; i++) {
-                const __m256i q = x[i] ? _mm256_loadu_si256((const __m256i *)(const void *)(x[i]->qs + 32 * c))
+                const __m256i q = x[i] ? _mm256_loadu_si256((const __m256i *)(const void *)(x[i] + qs_off + 32 * c))
                                        : _mm256_setzero_si256();
                 lo[i] = _mm256_and_si256(q, m4);
                 hi[i] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                if (q5 && x[i]) {
+                    const __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(x[i] + qh_off));
+                    lo[i] = _mm256_or_si256(lo[i], k5_bit(h, 2 * c));
+                    hi[i] = _mm256_or_si256(hi[i], k5_bit(h, 2 * c + 1));
+                }
             }
             pk_transpose8(lo, o);
             PK_UNROLL
@@ -373,9 +389,9 @@ static void k4_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
             int16_t s8[8] = {0}, m8[8] = {0};
             hd[i] = hm[i] = 0;
             if (x[i]) {
-                k4_scales(x[i]->scales, s8, m8);
-                hd[i] = x[i]->d;
-                hm[i] = x[i]->dmin;
+                k4_scales(x[i] + 4, s8, m8);
+                memcpy(&hd[i], x[i], 2);
+                memcpy(&hm[i], x[i] + 2, 2);
             }
             for (int j = 0; j < 8; j++) sc[j][2 * i] = sc[j][2 * i + 1] = s8[j];
             for (int k = 0; k < 4; k++) {
@@ -390,6 +406,16 @@ static void k4_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
     }
 }
 
+/* Packs up to 8 Q4_K rows (see above). Does not block. */
+static void k4_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
+    k45_pack(n, vx, bx, nr, vdst, sizeof(block_q4_K), offsetof(block_q4_K, qs), 0, 0);
+}
+
+/* Packs up to 8 Q5_K rows (see above). Does not block. */
+static void k5_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
+    k45_pack(n, vx, bx, nr, vdst, sizeof(block_q5_K), offsetof(block_q5_K, qs), offsetof(block_q5_K, qh), 1);
+}
+
 /* Returns the 4 bytes at p as one int32 broadcast to all lanes. */
 PK_INLINE __m256i pk_bcast4(const uint8_t *p) {
     int32_t a;
@@ -397,9 +423,12 @@ PK_INLINE __m256i pk_bcast4(const uint8_t *p) {
     return _mm256_set1_epi32(a);
 }
 
-/* A Q4_K tile of 8 rows and nt (compile-time) tokens. */
-PK_INLINE void k4_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, const uint8_t *act, size_t ab, int nr,
-                          int nt) {
+/* A Q4_K (q5 == 0) or Q5_K tile of 8 rows and nt tokens (both
+ * compile-time). Q5_K's pair sums reach 2 * 31 * 127 = 7874, so its 8 per
+ * sub-block are summed as two 16-bit halves of 4 (31496), each weighted by
+ * the scales in its own madd. */
+PK_INLINE void k45_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, const uint8_t *act, size_t ab, int nr,
+                           int nt, int q5) {
     const uint8_t *a[HEARTH_PACK_TOKENS];
     PK_UNROLL
     for (int t = 0; t < HEARTH_PACK_TOKENS; t++) a[t] = act + (t < nt ? (size_t)t * ab : 0);
@@ -411,21 +440,27 @@ PK_INLINE void k4_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, co
         const size_t ao = (size_t)b * K4_ACT;
         __m256i is[HEARTH_PACK_TOKENS], ms[HEARTH_PACK_TOKENS];
         for (int j = 0; j < 8; j++) {
-            __m256i s16[HEARTH_PACK_TOKENS];
+            __m256i s16[HEARTH_PACK_TOKENS], h16[HEARTH_PACK_TOKENS];
             PK_UNROLL
             for (int g = 0; g < 8; g++) {
                 const __m256i wg = _mm256_load_si256((const __m256i *)(const void *)(w + K4_QS + 256 * j + 32 * g));
                 PK_UNROLL
                 for (int t = 0; t < nt; t++) {
                     const __m256i p = _mm256_maddubs_epi16(wg, pk_bcast4(a[t] + ao + K4_ACT_QS + 32 * j + 4 * g));
-                    s16[t] = g == 0 ? p : _mm256_add_epi16(s16[t], p);
-                    PK_CHAIN(s16[t]);
+                    if (q5 && g >= 4) {
+                        h16[t] = g == 4 ? p : _mm256_add_epi16(h16[t], p);
+                        PK_CHAIN(h16[t]);
+                    } else {
+                        s16[t] = g == 0 ? p : _mm256_add_epi16(s16[t], p);
+                        PK_CHAIN(s16[t]);
+                    }
                 }
             }
             const __m256i scj = _mm256_load_si256((const __m256i *)(const void *)(w + K4_SC + 32 * j));
             PK_UNROLL
             for (int t = 0; t < nt; t++) {
-                const __m256i v = _mm256_madd_epi16(s16[t], scj);
+                __m256i v = _mm256_madd_epi16(s16[t], scj);
+                if (q5) v = _mm256_add_epi32(v, _mm256_madd_epi16(h16[t], scj));
                 is[t] = j == 0 ? v : _mm256_add_epi32(is[t], v);
             }
         }
@@ -454,15 +489,20 @@ PK_INLINE void k4_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, co
     for (int t = 0; t < nt; t++) pk_store(s + (size_t)t * lds, acc[t], nr);
 }
 
-/* The Q4_K tile kernel; see packed.h. Does not block. */
-static void k4_tile(int64_t n, float *s, size_t lds, const void *packed, const void *act, size_t ab, int nr, int nt) {
-    switch (nt) {
-    case 1: k4_tile_nt(n, s, lds, packed, act, ab, nr, 1); break;
-    case 2: k4_tile_nt(n, s, lds, packed, act, ab, nr, 2); break;
-    case 3: k4_tile_nt(n, s, lds, packed, act, ab, nr, 3); break;
-    default: k4_tile_nt(n, s, lds, packed, act, ab, nr, HEARTH_PACK_TOKENS); break;
+/* Defines the tile kernel of Q4_K (Q5 = 0) or Q5_K (see packed.h),
+ * specialised per token count. Does not block. */
+#define K45_TILE(name, Q5)                                                                                       \
+    static void name(int64_t n, float *s, size_t lds, const void *packed, const void *act, size_t ab, int nr,   \
+                     int nt) {                                                                                   \
+        switch (nt) {                                                                                            \
+        case 1: k45_tile_nt(n, s, lds, packed, act, ab, nr, 1, Q5); break;                                       \
+        case 2: k45_tile_nt(n, s, lds, packed, act, ab, nr, 2, Q5); break;                                       \
+        case 3: k45_tile_nt(n, s, lds, packed, act, ab, nr, 3, Q5); break;                                       \
+        default: k45_tile_nt(n, s, lds, packed, act, ab, nr, HEARTH_PACK_TOKENS, Q5); break;                     \
+        }                                                                                                        \
     }
-}
+K45_TILE(k4_tile, 0)
+K45_TILE(k5_tile, 1)
 
 /* ---- Q6_K -----------------------------------------------------------------
  * A packed super-block holds, per 32-value chunk c (sub-blocks 2c, 2c+1 of
@@ -618,6 +658,7 @@ static const hearth_packed_gemm q40_kernels = {q40_group_bytes, q40_pack, q40_ac
 static const hearth_packed_gemm q80_kernels = {q80_group_bytes, q80_pack, q40_act_bytes, q80_act_convert,
                                                q80_tile};
 static const hearth_packed_gemm k4_kernels = {k4_group_bytes, k4_pack, k4_act_bytes, k4_act_convert, k4_tile};
+static const hearth_packed_gemm k5_kernels = {k4_group_bytes, k5_pack, k4_act_bytes, k4_act_convert, k5_tile};
 static const hearth_packed_gemm k6_kernels = {k6_group_bytes, k6_pack, k6_act_bytes, k6_act_convert, k6_tile};
 
 /* Returns the AVX2 packed kernels of `type`, or NULL. Does not block. */
@@ -626,6 +667,7 @@ const hearth_packed_gemm *hearth_packed_gemm_avx2(uint32_t type) {
     case HEARTH_TYPE_Q4_0: return &q40_kernels;
     case HEARTH_TYPE_Q8_0: return &q80_kernels;
     case HEARTH_TYPE_Q4_K: return &k4_kernels;
+    case HEARTH_TYPE_Q5_K: return &k5_kernels;
     case HEARTH_TYPE_Q6_K: return &k6_kernels;
     default: return NULL;
     }
