@@ -38,7 +38,7 @@ static uint32_t rnd(void) {
 static float rndf(void) { return (float)(rnd() % 65536) / 32768.0f - 1.0f; }
 
 /* Fills n_rows weight rows of a type with fp16 block scales
- * (Q4_0, Q8_0: d; Q4_K, Q5_K: d, dmin; Q6_K: d last): random quant bytes (mode 0: the Q8_0
+ * (Q4_0, Q5_0, Q8_0, IQ4_NL: d; Q4_K, Q5_K: d, dmin; Q6_K: d last): random quant bytes (mode 0: the Q8_0
  * extreme -128 too) or small quants (mode 1), with sane random scales. */
 static void fill_weights(uint32_t t, uint8_t *p, int64_t n, int64_t n_rows, int mode) {
     const hearth_type_traits *tr = hearth_type_get(t);
@@ -186,7 +186,8 @@ static void check_matmul(uint32_t t, int threads) {
 }
 
 int main(void) {
-    static const uint32_t types[] = {HEARTH_TYPE_Q4_0, HEARTH_TYPE_Q8_0, HEARTH_TYPE_Q4_K, HEARTH_TYPE_Q5_K, HEARTH_TYPE_Q6_K};
+    static const uint32_t types[] = {HEARTH_TYPE_Q4_0, HEARTH_TYPE_Q8_0, HEARTH_TYPE_Q4_K, HEARTH_TYPE_Q5_K, HEARTH_TYPE_Q6_K,
+                                     HEARTH_TYPE_Q5_0, HEARTH_TYPE_IQ4_NL};
     int with = 0;
     for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
         const hearth_packed_gemm *pk = hearth_packed_gemm_get(types[i]);

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "engine/kernels/packed.h"
+#include "engine/kernels/x86/blocks_x86.h"
 #include "engine/quant_blocks.h"
 #include "hearth/quant.h"
 
@@ -50,13 +51,6 @@ static void q40_act_convert(int64_t n, const void *src, void *dst) {
         const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)y[b].qs);
         _mm256_storeu_si256((__m256i *)(void *)(q + 32 * b), _mm256_xor_si256(v, bias));
     }
-}
-
-/* 32 nibbles of a Q4_0 block in element order, minus 8. */
-PK_INLINE __m256i q40_values(const block_q4_0 *x) {
-    const __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)x->qs));
-    const __m256i q = _mm256_and_si256(_mm256_blend_epi32(b, _mm256_srli_epi16(b, 4), 0xF0), _mm256_set1_epi8(0x0F));
-    return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
 }
 
 /* 8 x 8 transpose of 32-bit groups: o[g] = group g of rows r[0..7]. */
@@ -91,7 +85,7 @@ static void q40_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
         for (int i = 0; i < 8; i++) {
             if (i < nr) {
                 const block_q4_0 *x = (const block_q4_0 *)(const void *)((const uint8_t *)vx + (size_t)i * bx) + b;
-                r[i] = q40_values(x);
+                r[i] = hx_unpack_sym((const uint8_t *)x, HX_K_Q4_0);
                 h[i] = x->d;
             } else {
                 r[i] = _mm256_setzero_si256();
@@ -168,9 +162,13 @@ static void q80_act_convert(int64_t n, const void *src, void *dst) {
     }
 }
 
-/* Packs up to 8 Q8_0 rows (see above). Does not block. */
-static void q80_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
+/* Packs up to 8 rows of symmetric 32-value kind k (blocks_x86.h) in the
+ * Q8_0 layout above: Q5_0 and IQ4_NL blocks are unpacked to their signed
+ * values and then multiply like Q8_0's (their vec_dots share its float
+ * statements). */
+PK_INLINE void sym_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst, int k) {
     const int64_t nb = n / 32;
+    const size_t xs = hx_sym_size(k);
     uint8_t *dst = vdst;
     for (int64_t b = 0; b < nb; b++) {
         __m256i r[8], o[8];
@@ -178,9 +176,9 @@ static void q80_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
         PK_UNROLL
         for (int i = 0; i < 8; i++) {
             if (i < nr) {
-                const block_q8_0 *x = (const block_q8_0 *)(const void *)((const uint8_t *)vx + (size_t)i * bx) + b;
-                r[i] = _mm256_loadu_si256((const __m256i *)(const void *)x->qs);
-                h[i] = x->d;
+                const uint8_t *x = (const uint8_t *)vx + (size_t)i * bx + (size_t)b * xs;
+                r[i] = hx_unpack_sym(x, k);
+                memcpy(&h[i], x, 2);
             } else {
                 r[i] = _mm256_setzero_si256();
                 h[i] = 0;
@@ -195,6 +193,13 @@ static void q80_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
         }
         _mm256_store_ps((float *)(void *)(p + Q80_D), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)h)));
     }
+}
+
+/* Packs up to 8 Q8_0, Q5_0 or IQ4_NL rows (see above). Do not block. */
+static void q80_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) { sym_pack(n, vx, bx, nr, vdst, HX_K_Q8_0); }
+static void q50_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) { sym_pack(n, vx, bx, nr, vdst, HX_K_Q5_0); }
+static void iq4nl_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
+    sym_pack(n, vx, bx, nr, vdst, HX_K_IQ4_NL);
 }
 
 /* Block b of a Q8_0 tile for nt tokens (compile-time): acc[t] += d_x d_y
@@ -657,6 +662,10 @@ static const hearth_packed_gemm q40_kernels = {q40_group_bytes, q40_pack, q40_ac
                                                q40_tile};
 static const hearth_packed_gemm q80_kernels = {q80_group_bytes, q80_pack, q40_act_bytes, q80_act_convert,
                                                q80_tile};
+static const hearth_packed_gemm q50_kernels = {q80_group_bytes, q50_pack, q40_act_bytes, q80_act_convert,
+                                               q80_tile};
+static const hearth_packed_gemm iq4nl_kernels = {q80_group_bytes, iq4nl_pack, q40_act_bytes, q80_act_convert,
+                                                 q80_tile};
 static const hearth_packed_gemm k4_kernels = {k4_group_bytes, k4_pack, k4_act_bytes, k4_act_convert, k4_tile};
 static const hearth_packed_gemm k5_kernels = {k4_group_bytes, k5_pack, k4_act_bytes, k4_act_convert, k5_tile};
 static const hearth_packed_gemm k6_kernels = {k6_group_bytes, k6_pack, k6_act_bytes, k6_act_convert, k6_tile};
@@ -666,6 +675,8 @@ const hearth_packed_gemm *hearth_packed_gemm_avx2(uint32_t type) {
     switch (type) {
     case HEARTH_TYPE_Q4_0: return &q40_kernels;
     case HEARTH_TYPE_Q8_0: return &q80_kernels;
+    case HEARTH_TYPE_Q5_0: return &q50_kernels;
+    case HEARTH_TYPE_IQ4_NL: return &iq4nl_kernels;
     case HEARTH_TYPE_Q4_K: return &k4_kernels;
     case HEARTH_TYPE_Q5_K: return &k5_kernels;
     case HEARTH_TYPE_Q6_K: return &k6_kernels;

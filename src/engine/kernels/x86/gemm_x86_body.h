@@ -111,35 +111,6 @@ HX_INLINE void hx_store_tile(float *s, size_t lds, __m256 f01, __m256 f23, int n
  * accumulator b % 4 as fma(d_x * d_y, (float)isum, acc); the result is
  * (acc0 + acc1) + (acc2 + acc3). */
 
-enum { HX_K_Q4_0, HX_K_Q5_0, HX_K_Q8_0, HX_K_IQ4_NL };
-
-/* The 32 signed values of one block of kind `k`, in element order. */
-HX_INLINE __m256i hx_unpack_sym(const uint8_t *blk, int k) {
-    switch (k) {
-    case HX_K_Q4_0:
-        return _mm256_sub_epi8(hx_nibbles(((const block_q4_0 *)(const void *)blk)->qs), _mm256_set1_epi8(8));
-    case HX_K_Q5_0: {
-        const block_q5_0 *x = (const block_q5_0 *)(const void *)blk;
-        const __m256i hi = _mm256_andnot_si256(hx_bits_to_bytes(x->qh), _mm256_set1_epi8(0x10));
-        return _mm256_sub_epi8(hx_nibbles(x->qs), hi);
-    }
-    case HX_K_Q8_0:
-        return _mm256_loadu_si256((const __m256i *)((const block_q8_0 *)(const void *)blk)->qs);
-    default:
-        return _mm256_shuffle_epi8(hx_iq4nl_table(), hx_nibbles(((const block_iq4_nl *)(const void *)blk)->qs));
-    }
-}
-
-/* Byte offset of the fp16 scale and of the quants of a kind's block. */
-HX_INLINE size_t hx_sym_size(int k) {
-    switch (k) {
-    case HX_K_Q4_0: return sizeof(block_q4_0);
-    case HX_K_Q5_0: return sizeof(block_q5_0);
-    case HX_K_Q8_0: return sizeof(block_q8_0);
-    default: return sizeof(block_iq4_nl);
-    }
-}
-
 /* Sum of the 4 byte dots u[j] . s[j] per int32 lane; `small` when every
  * 16-bit pair sum of 4 maddubs stays below 32768 (|weights| <= 16). */
 HX_INLINE __m256i hx_dot4(const __m256i u[4], const __m256i s[4], int small) {

@@ -29,6 +29,7 @@
 
 #include "engine/kernels/dispatch.h"
 #include "engine/kernels/prefetch.h"
+#include "engine/kernels/x86/blocks_x86.h"
 #include "engine/kernels/ref/quant_ref.h"
 #include "engine/quant_blocks.h"
 
@@ -75,24 +76,6 @@ static inline float hx_hmax_ps(__m256 v) {
 /* acc + dot of signed bytes x and y in 4-byte groups (y != -128). */
 static inline __m256i hx_dot_s8s8(__m256i acc, __m256i x, __m256i y) {
     return HX_DOT_U8S8(acc, _mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-}
-
-/* Expands 16 bytes of packed nibbles: bytes 0..15 get the low nibbles,
- * bytes 16..31 the high ones (the element order of the 32-value blocks). */
-static inline __m256i hx_nibbles(const uint8_t *qs) {
-    const __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
-    return _mm256_and_si256(_mm256_blend_epi32(b, _mm256_srli_epi16(b, 4), 0xF0), _mm256_set1_epi8(0x0F));
-}
-
-/* Byte e = 0xFF where bit e of the little-endian 32-bit mask is set. */
-static inline __m256i hx_bits_to_bytes(const uint8_t qh[4]) {
-    uint32_t m;
-    memcpy(&m, qh, 4); /* x86 is little-endian, as the format */
-    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3,
-                                            3, 3, 3, 3, 3, 3, 3);
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-    const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)m), spread);
-    return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
 }
 
 /* The products d_x * d_y of 4 consecutive blocks (fp16 scales at xd and yd,
@@ -295,15 +278,13 @@ static void hx_quantize_q8_K(const float *x, void *vy, int64_t n) {
 
 /* The integer dot lanes of one block pair, per symmetric 32-value type. */
 static inline __m256i hx_blk_q4_0(const block_q4_0 *x, const block_q8_0 *y) {
-    const __m256i q = _mm256_sub_epi8(hx_nibbles(x->qs), _mm256_set1_epi8(8));
-    return hx_dot_s8s8(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)y->qs));
+    return hx_dot_s8s8(_mm256_setzero_si256(), hx_unpack_sym((const uint8_t *)x, HX_K_Q4_0),
+                       _mm256_loadu_si256((const __m256i *)y->qs));
 }
 
-/* q - 16 = nibble - 16 * (1 - 5th bit). */
 static inline __m256i hx_blk_q5_0(const block_q5_0 *x, const block_q8_0 *y) {
-    const __m256i hi = _mm256_andnot_si256(hx_bits_to_bytes(x->qh), _mm256_set1_epi8(0x10));
-    const __m256i q = _mm256_sub_epi8(hx_nibbles(x->qs), hi);
-    return hx_dot_s8s8(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)y->qs));
+    return hx_dot_s8s8(_mm256_setzero_si256(), hx_unpack_sym((const uint8_t *)x, HX_K_Q5_0),
+                       _mm256_loadu_si256((const __m256i *)y->qs));
 }
 
 static inline __m256i hx_blk_q8_0(const block_q8_0 *x, const block_q8_0 *y) {
@@ -311,16 +292,9 @@ static inline __m256i hx_blk_q8_0(const block_q8_0 *x, const block_q8_0 *y) {
                        _mm256_loadu_si256((const __m256i *)y->qs));
 }
 
-/* The 16 IQ4_NL levels in both 128-bit lanes, for byte shuffles. */
-static inline __m256i hx_iq4nl_table(void) {
-    const __m128i t = _mm_loadu_si128((const __m128i *)hearth_kvalues_iq4nl);
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(t), t, 1);
-}
-
-/* The nibbles index the level table. */
 static inline __m256i hx_blk_iq4_nl(const block_iq4_nl *x, const block_q8_0 *y) {
-    const __m256i q = _mm256_shuffle_epi8(hx_iq4nl_table(), hx_nibbles(x->qs));
-    return hx_dot_s8s8(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)y->qs));
+    return hx_dot_s8s8(_mm256_setzero_si256(), hx_unpack_sym((const uint8_t *)x, HX_K_IQ4_NL),
+                       _mm256_loadu_si256((const __m256i *)y->qs));
 }
 
 /* The 4 lane sums of a, b, c, d (exact integer sums). */
