@@ -1032,6 +1032,7 @@ static void test_disconnects(void) {
     hearth_server_default_params(&p);
     p.model = g_model;
     p.port = 0;
+    p.sched.n_parallel = 1; /* one slot, so a second request queues */
     p.sched.n_ctx = 4096;
     p.idle_timeout_s = 2;
     FILE *log = tmpfile();

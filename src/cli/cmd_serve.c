@@ -34,7 +34,7 @@ void cmd_serve_usage(FILE *f) {
             "  -m, --model FILE        GGUF model (or give it as the first argument)\n"
             "  --host ADDR             address to bind (default 127.0.0.1: this machine only)\n"
             "  --port N                TCP port (default 8080; 0 = any free port)\n"
-            "  --parallel N            requests decoded together (default 1)\n"
+            "  --parallel N            requests decoded together (default 4)\n"
             "  -c, --ctx-size N        context per request (default: the model's, at most 4096)\n"
             "  -t, --threads N         engine threads (default: physical cores)\n"
             "  --cache-type T          KV cache type: f32 (default) or f16 (half the memory per\n"

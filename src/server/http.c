@@ -944,7 +944,10 @@ void hearth_server_default_params(hearth_server_params *p) {
     memset(p, 0, sizeof *p);
     p->host = "127.0.0.1";
     p->port = 8080;
-    p->sched.n_parallel = 1;
+    /* Several clients are served at once out of the box; a slot's KV cache
+     * is committed by the OS only as its tokens arrive (the allocation is
+     * never written ahead), so idle slots cost address space, not memory. */
+    p->sched.n_parallel = 4;
     p->sched.max_queue = 16;
     p->max_body = SRV_DEFAULT_MAX_BODY;
 }
