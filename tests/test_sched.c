@@ -779,6 +779,50 @@ static void test_chunked_prefill(const hearth_model *m, const ref_lm *p2) {
     hearth_free(ids);
 }
 
+/* A prompt arriving while another request generates takes at most
+ * prefill_budget tokens per step, even when prefill_chunk and max_batch
+ * would allow the whole prompt at once, so the stream keeps getting a
+ * token every short step; the prompt's output is unchanged. */
+static void test_prefill_budget(const hearth_model *m, const ref_lm *p2) {
+    hearth_sched_params p;
+    memset(&p, 0, sizeof p);
+    p.n_parallel = 2;
+    p.n_ctx = 1024;
+    p.n_threads = 1;
+    p.prefill_chunk = 512;
+    p.max_batch = 512;
+    p.prefill_budget = 40;
+    hearth_sched *s = NULL;
+    CHECK(hearth_sched_new(m, &p, &s) == HEARTH_OK, "hearth_sched_new: %s", hearth_error_last());
+    REQUIRE(s);
+    size_t n;
+    int32_t *ids = tokenize(m, prompts[0], &n);
+    coll *a = coll_new(), *b = coll_new();
+    hearth_gen_request qa = long_req(ids, n);
+    CHECK(hearth_sched_submit(s, &qa, on_event, a, &a->id) == HEARTH_OK);
+    CHECK(wait_tokens(a, 3) >= 3);
+    int32_t big[320];
+    for (int i = 0; i < 320; i++) big[i] = i < 100 ? p2->prompt[i] : p2->prompt[1 + (i - 100) % 99];
+    hearth_gen_request qb = greedy_req(big, 320, 4);
+    qb.ignore_eos = true;
+    int before = n_tok_of(a);
+    CHECK(hearth_sched_submit(s, &qb, on_event, b, &b->id) == HEARTH_OK);
+    CHECK(wait_done(b));
+    int during = n_tok_of(a) - before;
+    /* 320 / 40 = 8 shared prefill steps plus 4 decode steps, each with a
+     * token for a (one 320-token step without the budget) */
+    CHECK(during >= 11, "the stream produced only %d tokens while a 320-token prompt was processed", during);
+    int32_t ref[4];
+    int nref = eval_greedy(m, big, 320, 1024, 4, true, ref);
+    CHECK(same_tokens(b->toks, b->n_tok, ref, nref), "budgeted prompt output differs");
+    hearth_sched_cancel(s, a->id);
+    CHECK(wait_done(a));
+    hearth_sched_free(s);
+    free(a);
+    free(b);
+    hearth_free(ids);
+}
+
 /* BERT: embeddings through the scheduler match llama.cpp's; generation is
  * refused. */
 static void test_embed_bert(void) {
@@ -918,7 +962,7 @@ static void test_oom(const hearth_model *m) {
     /* and in hearth_sched_new */
     ok = false;
     for (long k = 0; k < 400 && !ok; k++) {
-        hearth_sched_params p = {1, 64, 1, 1, 0, 0, 0};
+        hearth_sched_params p = {1, 64, 1, 1, 0, 0, 0, 0};
         hearth_sched *t = NULL;
         hearth_alloc_fail_after(k);
         hearth_status st = hearth_sched_new(m, &p, &t);
@@ -950,6 +994,7 @@ int main(void) {
             test_embed_decoder(m, &p1);
             test_constraint(m, &p1);
             test_chunked_prefill(m, &p2);
+            test_prefill_budget(m, &p2);
         }
         test_many(m);
         test_queue_cancel_timeout(m);

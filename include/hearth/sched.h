@@ -39,6 +39,11 @@ typedef struct hearth_sched_params {
     int32_t prefill_chunk;  /* prompt tokens per sequence per step (<= 0: 256) */
     int32_t max_batch;      /* tokens per step (<= 0: 512) */
     uint32_t kv_type;       /* KV cache type: HEARTH_TYPE_F32 (0, default) or HEARTH_TYPE_F16 */
+    int32_t prefill_budget; /* prompt tokens per step while the step is shared, i.e.
+                               other requests are generating or have prompts waiting
+                               (<= 0: 64); bounds how long prompts stall streams and
+                               lets earlier requests start first. A lone prompt takes
+                               prefill_chunk per step. */
 } hearth_sched_params;
 
 typedef enum hearth_finish {

@@ -35,6 +35,8 @@ void cmd_serve_usage(FILE *f) {
             "  --host ADDR             address to bind (default 127.0.0.1: this machine only)\n"
             "  --port N                TCP port (default 8080; 0 = any free port)\n"
             "  --parallel N            requests decoded together (default 4)\n"
+            "  --prefill-budget N      prompt tokens per step while other requests generate or\n"
+            "                          wait (default 64): bounds their stall, oldest prompt first\n"
             "  -c, --ctx-size N        context per request (default: the model's, at most 4096)\n"
             "  -t, --threads N         engine threads (default: physical cores)\n"
             "  --cache-type T          KV cache type: f32 (default) or f16 (half the memory per\n"
@@ -111,6 +113,8 @@ int cmd_serve(int argc, char **argv) {
             p.port = x;
         } else if ((r = cli_opt(&a, "-np", "--parallel", &v)) != 0) {
             if (r < 0 || cli_parse_i32("--parallel", v, 1, 256, &p.sched.n_parallel) < 0) goto usage;
+        } else if ((r = cli_opt(&a, NULL, "--prefill-budget", &v)) != 0) {
+            if (r < 0 || cli_parse_i32("--prefill-budget", v, 1, 1 << 16, &p.sched.prefill_budget) < 0) goto usage;
         } else if ((r = cli_opt(&a, NULL, "--cache-type", &v)) != 0) {
             if (r < 0 || cli_parse_cache_type("--cache-type", v, &p.sched.kv_type) < 0) goto usage;
         } else if ((r = cli_opt(&a, "-c", "--ctx-size", &v)) != 0) {

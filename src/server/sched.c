@@ -269,6 +269,9 @@ hearth_status hearth_sched_new(const hearth_model *m, const hearth_sched_params 
     if (q.n_ctx <= 0) q.n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
     if (q.prefill_chunk <= 0) q.prefill_chunk = 256;
     if (q.max_batch <= 0) q.max_batch = 512;
+    /* 64 prompt tokens take ~0.7 s on a 1.1B Q4_0 model on 2 AVX2 cores and
+     * run at 94 % of the 512-token prefill rate there (hearth bench) */
+    if (q.prefill_budget <= 0) q.prefill_budget = 64;
     /* every decoding sequence must fit in each step */
     if (q.max_batch < q.n_parallel) q.max_batch = q.n_parallel;
 

@@ -227,11 +227,19 @@ void hearth_sched_step(hearth_sched *s) {
         s->b_want[n] = 1;
         n++;
     }
-    for (sched_slot *sl; n < s->p.max_batch && (sl = next_prefill(s)) != NULL;) {
+    /* A shared step (streams generating, or several prompts waiting) takes
+     * at most prefill_budget prompt tokens, oldest request first: the
+     * streams stall for a bounded time and the earliest prompts start
+     * generating first instead of all together after one huge step. */
+    int32_t n_prefill = 0;
+    for (int32_t i = 0; i < s->p.n_parallel; i++) n_prefill += s->slots[i].state == SLOT_PREFILL;
+    int32_t budget = n > 0 || n_prefill > 1 ? s->p.prefill_budget : s->p.max_batch;
+    for (sched_slot *sl; n < s->p.max_batch && budget > 0 && (sl = next_prefill(s)) != NULL;) {
         sched_req *r = sl->req;
         int32_t k = r->n_prompt - sl->n_done;
         if (k > s->p.prefill_chunk) k = s->p.prefill_chunk;
         if (k > s->p.max_batch - n) k = s->p.max_batch - n;
+        if (k > budget) k = budget;
         /* every echoed row costs n_vocab floats: keep that buffer small */
         if (r->prompt_logprobs && k > SCHED_ECHO_CHUNK) k = SCHED_ECHO_CHUNK;
         bool last = sl->n_done + k == r->n_prompt;
@@ -258,6 +266,7 @@ void hearth_sched_step(hearth_sched *s) {
         n_generated += last;
         n += k;
         n_prompt_tokens += k;
+        budget -= k;
     }
     if (n == 0) return;
 
