@@ -370,6 +370,16 @@ int main(void) {
                 CHECK(rep, "%s has no tile kernel for %s", hearth_isa_name(isa), tr.name);
                 replaced += rep;
             }
+            /* and the x86 levels tile float weights too */
+            static const uint32_t expect_float_gemm[] = {HEARTH_TYPE_F32, HEARTH_TYPE_F16};
+            const bool x86 = isa == HEARTH_ISA_AVX2 || isa == HEARTH_ISA_AVX512;
+            for (size_t i = 0; x86 && i < sizeof expect_float_gemm / sizeof expect_float_gemm[0]; i++) {
+                hearth_type_traits tr;
+                hearth_kernels_traits_for(isa, expect_float_gemm[i], &tr);
+                const bool rep = tr.gemm && tr.gemm != hearth_type_get_ref(expect_float_gemm[i])->gemm;
+                CHECK(rep, "%s has no tile kernel for %s", hearth_isa_name(isa), tr.name);
+                replaced += rep;
+            }
             for (size_t i = 0; i < sizeof expect_quant / sizeof expect_quant[0]; i++) {
                 hearth_type_traits tr;
                 hearth_kernels_traits_for(isa, expect_quant[i], &tr);

@@ -41,7 +41,8 @@ size_t vnni_emu_kernels_list(hearth_kernel_entry *out, size_t cap) {
 
 /* See vnni_emu.h. */
 size_t vnni_emu_gemm_list(hearth_gemm_entry *out, size_t cap) {
-    return hx_gemm_body_list(out, cap);
+    const size_t n = hx_gemm_body_list(out, cap);
+    return n + hx_gemm_float_list(out + n, cap - n);
 }
 
 /* See vnni_emu.h. */

@@ -437,6 +437,53 @@ HX_GEMM_NT(hx_gemm_q4_K_q8_K, HX_Q4K)
 HX_GEMM_NT(hx_gemm_q5_K_q8_K, HX_Q5K)
 HX_GEMM_NT(hx_gemm_q6_K_q8_K, hx_q6k_tile)
 
+/* ---- float weights (F32, F16, BF16) -------------------------------------
+ * A tile runs hx_fdot_rows (quant_x86_body.h) per row for up to 3 tokens at
+ * once (12 accumulators), so each dot is the vec_dot's, statement for
+ * statement, and the row is loaded once per 3 tokens. */
+HX_INLINE void hx_gemm_float(int64_t n, float *s, size_t lds, const void *vx, size_t bx, const void *vy, size_t by,
+                             int nr, int nt, int k) {
+    for (int r = 0; r < nr; r++) {
+        const void *x = (const uint8_t *)vx + (size_t)r * bx;
+        for (int t0 = 0; t0 < nt; t0 += 3) {
+            const int m = nt - t0 < 3 ? nt - t0 : 3;
+            const void *y[3];
+            for (int t = 0; t < 3; t++) y[t] = (const uint8_t *)vy + (size_t)(t0 + (t < m ? t : 0)) * by;
+            float o[3];
+            if (m == 3)
+                hx_fdot_rows(n, x, y, 3, k, o);
+            else if (m == 2)
+                hx_fdot_rows(n, x, y, 2, k, o);
+            else
+                hx_fdot_rows(n, x, y, 1, k, o);
+            for (int t = 0; t < m; t++) s[(size_t)(t0 + t) * lds + (size_t)r] = o[t];
+        }
+    }
+}
+
+#define HX_GEMM_FLOAT(name, K)                                                                                  \
+    static void name(int64_t n, float *s, size_t lds, const void *x, size_t bx, const void *y, size_t by, int nr, \
+                     int nt) {                                                                                  \
+        hx_gemm_float(n, s, lds, x, bx, y, by, nr, nt, K);                                                      \
+    }
+HX_GEMM_FLOAT(hx_gemm_f32, HX_F_F32)
+HX_GEMM_FLOAT(hx_gemm_f16, HX_F_F16)
+HX_GEMM_FLOAT(hx_gemm_bf16, HX_F_BF16)
+
+/* The float tiles, listed apart from the quantized ones: a level whose float
+ * vec_dots are not the body's (AVX-512 overrides them) must not list them.
+ * Returns how many entries it wrote. Does not block. */
+static size_t hx_gemm_float_list(hearth_gemm_entry *out, size_t cap) {
+    const hearth_gemm_entry all[] = {
+        {HEARTH_TYPE_F32, hx_gemm_f32},
+        {HEARTH_TYPE_F16, hx_gemm_f16},
+        {HEARTH_TYPE_BF16, hx_gemm_bf16},
+    };
+    size_t n = 0;
+    for (; n < sizeof all / sizeof all[0] && n < cap; n++) out[n] = all[n];
+    return n;
+}
+
 /* The tile kernels this body provides, for the including file's list. */
 static size_t hx_gemm_body_list(hearth_gemm_entry *out, size_t cap) {
     const hearth_gemm_entry all[] = {

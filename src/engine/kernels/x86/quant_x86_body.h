@@ -24,6 +24,7 @@
 #define HEARTH_QUANT_X86_BODY_H
 
 #include <immintrin.h>
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -110,64 +111,70 @@ static inline __m256i hx_pair16(int a, int b) {
 
 /* ---- float types -------------------------------------------------------- */
 
-/* F32 dot with 4 FMA accumulators; the tail is scalar. */
-static void hx_vec_dot_f32(int64_t n, float *s, const void *vx, const void *vy) {
-    const float *x = vx, *y = vy;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), a3);
-    }
-    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
-    float sum = hx_hsum_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; i++) sum += x[i] * y[i];
-    *s = sum;
-}
-
-/* F16 dot: F16C widening, FMA in fp32. */
-static void hx_vec_dot_f16(int64_t n, float *s, const void *vx, const void *vy) {
-    const uint16_t *x = vx, *y = vy;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-#define HX_LD(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(HX_LD(x + i), HX_LD(y + i), a0);
-        a1 = _mm256_fmadd_ps(HX_LD(x + i + 8), HX_LD(y + i + 8), a1);
-        a2 = _mm256_fmadd_ps(HX_LD(x + i + 16), HX_LD(y + i + 16), a2);
-        a3 = _mm256_fmadd_ps(HX_LD(x + i + 24), HX_LD(y + i + 24), a3);
-    }
-    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(HX_LD(x + i), HX_LD(y + i), a0);
-#undef HX_LD
-    float sum = hx_hsum_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; i++) sum += hx_h2f(x[i]) * hx_h2f(y[i]);
-    *s = sum;
-}
-
 /* 8 bfloat16 widened to floats (exact: a 16-bit shift). */
 static inline __m256 hx_load_bf16(const uint16_t *p) {
     const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
     return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
 }
 
-/* BF16 dot: shift-widen, FMA in fp32. */
-static void hx_vec_dot_bf16(int64_t n, float *s, const void *vx, const void *vy) {
-    const uint16_t *x = vx, *y = vy;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+/* Float weight kinds: one row function serves the vec_dots and the tiles
+ * (gemm_x86_body.h), so both compute every dot with the same statements. */
+enum { HX_F_F32, HX_F_F16, HX_F_BF16 };
+
+/* 8 values of kind k at element i of row p, as floats (exact). */
+static inline __attribute__((always_inline)) __m256 hx_fload(const void *p, int64_t i, int k) {
+    if (k == HX_F_F32) return _mm256_loadu_ps((const float *)p + i);
+    if (k == HX_F_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
+    return hx_load_bf16((const uint16_t *)p + i);
+}
+
+/* Value i of row p of kind k as a float (exact). */
+static inline __attribute__((always_inline)) float hx_fscalar(const void *p, int64_t i, int k) {
+    if (k == HX_F_F32) return ((const float *)p)[i];
+    if (k == HX_F_F16) return hx_h2f(((const uint16_t *)p)[i]);
+    return hearth_bf16_to_fp32(((const uint16_t *)p)[i]);
+}
+
+/* out[t] = dot(x, y[t]) for t < nt (1..3, compile-time) over n values of
+ * kind k. Order per dot: element i goes to accumulator (i / 8) % 4 while 32
+ * remain, then whole 8s to accumulator 0, each lane an FMA chain; the sum
+ * is hsum((a0 + a1) + (a2 + a3)), then the last n % 8 values are added with
+ * fmaf one by one. The row is loaded once for all nt tokens. */
+static inline __attribute__((always_inline)) void hx_fdot_rows(int64_t n, const void *x, const void *const y[3],
+                                                               int nt, int k, float out[3]) {
+    __m256 a[3][4];
+    for (int t = 0; t < 3; t++)
+        for (int j = 0; j < 4; j++) a[t][j] = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(hx_load_bf16(x + i), hx_load_bf16(y + i), a0);
-        a1 = _mm256_fmadd_ps(hx_load_bf16(x + i + 8), hx_load_bf16(y + i + 8), a1);
-        a2 = _mm256_fmadd_ps(hx_load_bf16(x + i + 16), hx_load_bf16(y + i + 16), a2);
-        a3 = _mm256_fmadd_ps(hx_load_bf16(x + i + 24), hx_load_bf16(y + i + 24), a3);
+        for (int j = 0; j < 4; j++) {
+            const __m256 w = hx_fload(x, i + 8 * j, k);
+            for (int t = 0; t < nt; t++) a[t][j] = _mm256_fmadd_ps(w, hx_fload(y[t], i + 8 * j, k), a[t][j]);
+        }
     }
-    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(hx_load_bf16(x + i), hx_load_bf16(y + i), a0);
-    float sum = hx_hsum_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; i++) sum += hearth_bf16_to_fp32(x[i]) * hearth_bf16_to_fp32(y[i]);
-    *s = sum;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 w = hx_fload(x, i, k);
+        for (int t = 0; t < nt; t++) a[t][0] = _mm256_fmadd_ps(w, hx_fload(y[t], i, k), a[t][0]);
+    }
+    for (int t = 0; t < nt; t++)
+        out[t] = hx_hsum_ps(_mm256_add_ps(_mm256_add_ps(a[t][0], a[t][1]), _mm256_add_ps(a[t][2], a[t][3])));
+    for (; i < n; i++) {
+        const float w = hx_fscalar(x, i, k);
+        for (int t = 0; t < nt; t++) out[t] = fmaf(w, hx_fscalar(y[t], i, k), out[t]);
+    }
 }
+
+/* F32, F16 (F16C widening) and BF16 (shift widening) dots, FMA in fp32. */
+#define HX_FDOT(name, K)                                                         \
+    static void name(int64_t n, float *s, const void *vx, const void *vy) {      \
+        const void *const y[3] = {vy, vy, vy};                                   \
+        float o[3];                                                              \
+        hx_fdot_rows(n, vx, y, 1, K, o);                                         \
+        *s = o[0];                                                               \
+    }
+HX_FDOT(hx_vec_dot_f32, HX_F_F32)
+HX_FDOT(hx_vec_dot_f16, HX_F_F16)
+HX_FDOT(hx_vec_dot_bf16, HX_F_BF16)
 
 /* fp32 -> fp16 rows with F16C (round to nearest even, like the reference). */
 static void hx_from_float_f16(const float *x, void *vy, int64_t n) {
