@@ -40,7 +40,9 @@ typedef struct hearth_packed_gemm {
  * there are none (the matmul then uses the type's gemm or vec_dot). */
 const hearth_packed_gemm *hearth_packed_gemm_get(uint32_t type);
 
-/* The AVX2 set (defined only in x86 builds). */
+/* The AVX2 set (defined only in x86 builds): the 32-value types in
+ * x86/gemm_packed_avx2.c, which hands the K-quants to the second. */
 const hearth_packed_gemm *hearth_packed_gemm_avx2(uint32_t type);
+const hearth_packed_gemm *hearth_packed_gemm_avx2_k(uint32_t type);
 
 #endif

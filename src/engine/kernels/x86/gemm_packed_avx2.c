@@ -21,15 +21,9 @@
 
 #include "engine/kernels/packed.h"
 #include "engine/kernels/x86/blocks_x86.h"
+#include "engine/kernels/x86/packed_x86.h"
 #include "engine/quant_blocks.h"
 #include "hearth/quant.h"
-
-#define PK_INLINE static inline __attribute__((always_inline))
-#define PK_UNROLL _Pragma("GCC unroll 8")
-/* Keeps a running sum a running sum: without it the compiler reassociates
- * the (modular, so legally reorderable) integer adds of an unrolled block
- * into a tree that needs every product live at once, and spills them. */
-#define PK_CHAIN(v) __asm__("" : "+x"(v))
 
 enum { Q40_BLOCK = 320, Q40_QS = 0, Q40_CORR = 256, Q40_D = 288 };
 
@@ -51,26 +45,6 @@ static void q40_act_convert(int64_t n, const void *src, void *dst) {
         const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)y[b].qs);
         _mm256_storeu_si256((__m256i *)(void *)(q + 32 * b), _mm256_xor_si256(v, bias));
     }
-}
-
-/* 8 x 8 transpose of 32-bit groups: o[g] = group g of rows r[0..7]. */
-PK_INLINE void pk_transpose8(const __m256i r[8], __m256i o[8]) {
-    const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
-    const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
-    const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
-    const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
-    const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
-    const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
-    const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
-    const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
-    o[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
-    o[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
-    o[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
-    o[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
-    o[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
-    o[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
-    o[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
-    o[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
 }
 
 /* Packs up to 8 Q4_0 rows (see the file comment). Does not block. */
@@ -228,17 +202,6 @@ PK_INLINE void q80_block(const uint8_t *pk, const float *const d[HEARTH_PACK_TOK
         *acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dx, _mm256_broadcast_ss(d[t] + b)), _mm256_cvtepi32_ps(s[t]), *acc[t]);
 }
 
-/* Stores the 8-row result vector f of one token to s (first nr rows). */
-PK_INLINE void pk_store(float *s, __m256 f, int nr) {
-    if (nr == 8) {
-        _mm256_storeu_ps(s, f);
-        return;
-    }
-    float v[8];
-    _mm256_storeu_ps(v, f);
-    memcpy(s, v, (size_t)nr * sizeof(float));
-}
-
 enum { PK_Q4_0, PK_Q8_0 };
 
 /* Block b of a tile of kind k (compile-time). */
@@ -301,363 +264,6 @@ PK_INLINE void pk_tile_nt(int k, int64_t n, float *s, size_t lds, const uint8_t 
 PK_TILE(q40_tile, PK_Q4_0)
 PK_TILE(q80_tile, PK_Q8_0)
 
-/* ---- Q4_K -----------------------------------------------------------------
- * A packed super-block holds, per 32-value sub-block j, the nibbles q (0..15,
- * unsigned: maddubs' first operand) of 8 rows interleaved in 4-byte groups
- * (256 bytes), then per sub-block the rows' 6-bit scales as int16 pairs
- * (lanes 2r, 2r+1 = scale of row r), then the mins of sub-blocks 2k, 2k+1
- * per row as int16 pairs (k = 0..3), then d and dmin of the rows as floats:
- * 2496 bytes. Activations per super-block: the Q8_K scale (float), the 8
- * sub-block sums of the quants (int16: bsums 2j + 2j+1), padding, then the
- * 256 quants. Per sub-block and token the 8 maddubs pair sums are at most
- * 8 * 2 * 15 * 127 = 30480 (exact in 16 bits), then one madd with the
- * scales widens and weights them. The float statements are the vec_dot's:
- * t = (d_x d_y) isum, tm = (dmin_x d_y) msum, sum += t - tm. */
-enum { K4_BLOCK = 2496, K4_QS = 0, K4_SC = 2048, K4_MN = 2304, K4_D = 2432, K4_DMIN = 2464 };
-enum { K4_ACT = 288, K4_ACT_BS = 4, K4_ACT_QS = 32 };
-
-/* Returns the packed size of 8 rows of n Q4_K values. Does not block. */
-static size_t k4_group_bytes(int64_t n) { return (size_t)(n / HEARTH_QK_K) * K4_BLOCK; }
-
-/* Returns the activation row size for n values. Does not block. */
-static size_t k4_act_bytes(int64_t n) { return (size_t)(n / HEARTH_QK_K) * K4_ACT; }
-
-/* Converts one Q8_K row (see above). Does not block. */
-static void k4_act_convert(int64_t n, const void *src, void *dst) {
-    const block_q8_K *y = src;
-    uint8_t *o = dst;
-    for (int64_t b = 0; b < n / HEARTH_QK_K; b++, o += K4_ACT) {
-        memcpy(o, &y[b].d, sizeof(float));
-        int16_t bs[8];
-        for (int j = 0; j < 8; j++) bs[j] = (int16_t)(y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
-        memcpy(o + K4_ACT_BS, bs, sizeof bs);
-        memset(o + K4_ACT_BS + sizeof bs, 0, K4_ACT_QS - K4_ACT_BS - sizeof bs);
-        memcpy(o + K4_ACT_QS, y[b].qs, HEARTH_QK_K);
-    }
-}
-
-/* The 8 6-bit scales and mins of a Q4_K super-block (quant_blocks.h). */
-static void k4_scales(const uint8_t *q, int16_t sc[8], int16_t m[8]) {
-    for (int j = 0; j < 4; j++) {
-        sc[j] = (int16_t)(q[j] & 63);
-        m[j] = (int16_t)(q[j + 4] & 63);
-        sc[j + 4] = (int16_t)((q[j + 8] & 0x0F) | (q[j] >> 6) << 4);
-        m[j + 4] = (int16_t)((q[j + 8] >> 4) | (q[j + 4] >> 6) << 4);
-    }
-}
-
-/* Bit k (0..7) of each byte of v, moved to bit 4 (0x10 or 0): Q5_K's 5th
- * bit of sub-block k. The 16-bit shifts never move a bit across a byte
- * boundary into bit 4 (left by at most 4, right by at most 3). */
-PK_INLINE __m256i k5_bit(__m256i v, int k) {
-    const __m256i s = k <= 4 ? _mm256_slli_epi16(v, 4 - k) : _mm256_srli_epi16(v, k - 4);
-    return _mm256_and_si256(s, _mm256_set1_epi8(0x10));
-}
-
-/* Packs up to 8 Q4_K (q5 == 0) or Q5_K rows (see above; Q5_K's q adds its
- * 5th bit, 0..31). Super-blocks are xs bytes apart with d, dmin and the
- * scales first and the quants (and 5th bits) at qs_off (qh_off). */
-PK_INLINE void k45_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst, size_t xs, size_t qs_off,
-                        size_t qh_off, int q5) {
-    const int64_t nb = n / HEARTH_QK_K;
-    uint8_t *dst = vdst;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    for (int64_t b = 0; b < nb; b++) {
-        uint8_t *p = dst + (size_t)b * K4_BLOCK;
-        const uint8_t *x[8];
-        for (int i = 0; i < 8; i++) x[i] = i < nr ? (const uint8_t *)vx + (size_t)i * bx + (size_t)b * xs : NULL;
-        for (int c = 0; c < 4; c++) {
-            __m256i lo[8], hi[8], o[8];
-            PK_UNROLL
-            for (int i = 0; i < 8; i++) {
-                const __m256i q = x[i] ? _mm256_loadu_si256((const __m256i *)(const void *)(x[i] + qs_off + 32 * c))
-                                       : _mm256_setzero_si256();
-                lo[i] = _mm256_and_si256(q, m4);
-                hi[i] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-                if (q5 && x[i]) {
-                    const __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(x[i] + qh_off));
-                    lo[i] = _mm256_or_si256(lo[i], k5_bit(h, 2 * c));
-                    hi[i] = _mm256_or_si256(hi[i], k5_bit(h, 2 * c + 1));
-                }
-            }
-            pk_transpose8(lo, o);
-            PK_UNROLL
-            for (int g = 0; g < 8; g++) _mm256_store_si256((__m256i *)(void *)(p + K4_QS + 256 * (2 * c) + 32 * g), o[g]);
-            pk_transpose8(hi, o);
-            PK_UNROLL
-            for (int g = 0; g < 8; g++)
-                _mm256_store_si256((__m256i *)(void *)(p + K4_QS + 256 * (2 * c + 1) + 32 * g), o[g]);
-        }
-        int16_t sc[8][16], mn[4][16];
-        uint16_t hd[8], hm[8];
-        for (int i = 0; i < 8; i++) {
-            int16_t s8[8] = {0}, m8[8] = {0};
-            hd[i] = hm[i] = 0;
-            if (x[i]) {
-                k4_scales(x[i] + 4, s8, m8);
-                memcpy(&hd[i], x[i], 2);
-                memcpy(&hm[i], x[i] + 2, 2);
-            }
-            for (int j = 0; j < 8; j++) sc[j][2 * i] = sc[j][2 * i + 1] = s8[j];
-            for (int k = 0; k < 4; k++) {
-                mn[k][2 * i] = m8[2 * k];
-                mn[k][2 * i + 1] = m8[2 * k + 1];
-            }
-        }
-        memcpy(p + K4_SC, sc, sizeof sc);
-        memcpy(p + K4_MN, mn, sizeof mn);
-        _mm256_store_ps((float *)(void *)(p + K4_D), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)hd)));
-        _mm256_store_ps((float *)(void *)(p + K4_DMIN), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)hm)));
-    }
-}
-
-/* Packs up to 8 Q4_K rows (see above). Does not block. */
-static void k4_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
-    k45_pack(n, vx, bx, nr, vdst, sizeof(block_q4_K), offsetof(block_q4_K, qs), 0, 0);
-}
-
-/* Packs up to 8 Q5_K rows (see above). Does not block. */
-static void k5_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
-    k45_pack(n, vx, bx, nr, vdst, sizeof(block_q5_K), offsetof(block_q5_K, qs), offsetof(block_q5_K, qh), 1);
-}
-
-/* Returns the 4 bytes at p as one int32 broadcast to all lanes. */
-PK_INLINE __m256i pk_bcast4(const uint8_t *p) {
-    int32_t a;
-    memcpy(&a, p, 4);
-    return _mm256_set1_epi32(a);
-}
-
-/* A Q4_K (q5 == 0) or Q5_K tile of 8 rows and nt tokens (both
- * compile-time). Q5_K's pair sums reach 2 * 31 * 127 = 7874, so its 8 per
- * sub-block are summed as two 16-bit halves of 4 (31496), each weighted by
- * the scales in its own madd. */
-PK_INLINE void k45_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, const uint8_t *act, size_t ab, int nr,
-                           int nt, int q5) {
-    const uint8_t *a[HEARTH_PACK_TOKENS];
-    PK_UNROLL
-    for (int t = 0; t < HEARTH_PACK_TOKENS; t++) a[t] = act + (t < nt ? (size_t)t * ab : 0);
-    __m256 acc[HEARTH_PACK_TOKENS];
-    PK_UNROLL
-    for (int t = 0; t < HEARTH_PACK_TOKENS; t++) acc[t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / HEARTH_QK_K; b++) {
-        const uint8_t *w = pk + (size_t)b * K4_BLOCK;
-        const size_t ao = (size_t)b * K4_ACT;
-        __m256i is[HEARTH_PACK_TOKENS], ms[HEARTH_PACK_TOKENS];
-        for (int j = 0; j < 8; j++) {
-            __m256i s16[HEARTH_PACK_TOKENS], h16[HEARTH_PACK_TOKENS];
-            PK_UNROLL
-            for (int g = 0; g < 8; g++) {
-                const __m256i wg = _mm256_load_si256((const __m256i *)(const void *)(w + K4_QS + 256 * j + 32 * g));
-                PK_UNROLL
-                for (int t = 0; t < nt; t++) {
-                    const __m256i p = _mm256_maddubs_epi16(wg, pk_bcast4(a[t] + ao + K4_ACT_QS + 32 * j + 4 * g));
-                    if (q5 && g >= 4) {
-                        h16[t] = g == 4 ? p : _mm256_add_epi16(h16[t], p);
-                        PK_CHAIN(h16[t]);
-                    } else {
-                        s16[t] = g == 0 ? p : _mm256_add_epi16(s16[t], p);
-                        PK_CHAIN(s16[t]);
-                    }
-                }
-            }
-            const __m256i scj = _mm256_load_si256((const __m256i *)(const void *)(w + K4_SC + 32 * j));
-            PK_UNROLL
-            for (int t = 0; t < nt; t++) {
-                __m256i v = _mm256_madd_epi16(s16[t], scj);
-                if (q5) v = _mm256_add_epi32(v, _mm256_madd_epi16(h16[t], scj));
-                is[t] = j == 0 ? v : _mm256_add_epi32(is[t], v);
-            }
-        }
-        PK_UNROLL
-        for (int k = 0; k < 4; k++) {
-            const __m256i mk = _mm256_load_si256((const __m256i *)(const void *)(w + K4_MN + 32 * k));
-            PK_UNROLL
-            for (int t = 0; t < nt; t++) {
-                const __m256i v = _mm256_madd_epi16(mk, pk_bcast4(a[t] + ao + K4_ACT_BS + 4 * k));
-                ms[t] = k == 0 ? v : _mm256_add_epi32(ms[t], v);
-            }
-        }
-        const __m256 dx = _mm256_load_ps((const float *)(const void *)(w + K4_D));
-        const __m256 mx = _mm256_load_ps((const float *)(const void *)(w + K4_DMIN));
-        PK_UNROLL
-        for (int t = 0; t < nt; t++) {
-            float dyf;
-            memcpy(&dyf, a[t] + ao, sizeof dyf);
-            const __m256 dy = _mm256_set1_ps(dyf);
-            const __m256 tt = _mm256_mul_ps(_mm256_mul_ps(dx, dy), _mm256_cvtepi32_ps(is[t]));
-            const __m256 tm = _mm256_mul_ps(_mm256_mul_ps(mx, dy), _mm256_cvtepi32_ps(ms[t]));
-            acc[t] = _mm256_add_ps(acc[t], _mm256_sub_ps(tt, tm));
-        }
-    }
-    PK_UNROLL
-    for (int t = 0; t < nt; t++) pk_store(s + (size_t)t * lds, acc[t], nr);
-}
-
-/* Defines the tile kernel of Q4_K (Q5 = 0) or Q5_K (see packed.h),
- * specialised per token count. Does not block. */
-#define K45_TILE(name, Q5)                                                                                       \
-    static void name(int64_t n, float *s, size_t lds, const void *packed, const void *act, size_t ab, int nr,   \
-                     int nt) {                                                                                   \
-        switch (nt) {                                                                                            \
-        case 1: k45_tile_nt(n, s, lds, packed, act, ab, nr, 1, Q5); break;                                       \
-        case 2: k45_tile_nt(n, s, lds, packed, act, ab, nr, 2, Q5); break;                                       \
-        case 3: k45_tile_nt(n, s, lds, packed, act, ab, nr, 3, Q5); break;                                       \
-        default: k45_tile_nt(n, s, lds, packed, act, ab, nr, HEARTH_PACK_TOKENS, Q5); break;                     \
-        }                                                                                                        \
-    }
-K45_TILE(k4_tile, 0)
-K45_TILE(k5_tile, 1)
-
-/* ---- Q6_K -----------------------------------------------------------------
- * A packed super-block holds, per 32-value chunk c (sub-blocks 2c, 2c+1 of
- * 16 values), the 6-bit q (0..63, unsigned) of 8 rows interleaved in 4-byte
- * groups (256 bytes; groups 0..3 are sub-block 2c), then per sub-block the
- * rows' signed scales as int16 pairs (lanes 2r, 2r+1), then the scales of
- * sub-blocks 2k, 2k+1 per row as int16 pairs (k = 0..7, for the bsum term),
- * then d of the rows as floats: 2848 bytes. Activations per super-block: the
- * Q8_K scale (float), its 16 bsums (int16), padding, the 256 quants. Two
- * maddubs pair sums stay below 2 * 2 * 63 * 127 = 32004 (exact in 16 bits);
- * each such pair is weighted by madd with the scales. As in the vec_dot,
- * isum = sum sc * (q . y) - 32 * sum sc * bsum, then sum += (d_x d_y) isum. */
-enum { K6_BLOCK = 2848, K6_QS = 0, K6_SC = 2048, K6_SCP = 2560, K6_D = 2816 };
-enum { K6_ACT = 320, K6_ACT_BS = 4, K6_ACT_QS = 64 };
-
-/* Returns the packed size of 8 rows of n Q6_K values. Does not block. */
-static size_t k6_group_bytes(int64_t n) { return (size_t)(n / HEARTH_QK_K) * K6_BLOCK; }
-
-/* Returns the activation row size for n values. Does not block. */
-static size_t k6_act_bytes(int64_t n) { return (size_t)(n / HEARTH_QK_K) * K6_ACT; }
-
-/* Converts one Q8_K row (see above). Does not block. */
-static void k6_act_convert(int64_t n, const void *src, void *dst) {
-    const block_q8_K *y = src;
-    uint8_t *o = dst;
-    for (int64_t b = 0; b < n / HEARTH_QK_K; b++, o += K6_ACT) {
-        memcpy(o, &y[b].d, sizeof(float));
-        memcpy(o + K6_ACT_BS, y[b].bsums, sizeof y[b].bsums);
-        memset(o + K6_ACT_BS + sizeof y[b].bsums, 0, K6_ACT_QS - K6_ACT_BS - sizeof y[b].bsums);
-        memcpy(o + K6_ACT_QS, y[b].qs, HEARTH_QK_K);
-    }
-}
-
-/* Packs up to 8 Q6_K rows (see above). Does not block. */
-static void k6_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
-    const int64_t nb = n / HEARTH_QK_K;
-    uint8_t *dst = vdst;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
-    for (int64_t b = 0; b < nb; b++) {
-        uint8_t *p = dst + (size_t)b * K6_BLOCK;
-        const block_q6_K *x[8];
-        for (int i = 0; i < 8; i++)
-            x[i] = i < nr ? (const block_q6_K *)(const void *)((const uint8_t *)vx + (size_t)i * bx) + b : NULL;
-        for (int h = 0; h < 2; h++) {
-            __m256i q[4][8], o[8];
-            PK_UNROLL
-            for (int i = 0; i < 8; i++) {
-                if (!x[i]) {
-                    q[0][i] = q[1][i] = q[2][i] = q[3][i] = _mm256_setzero_si256();
-                    continue;
-                }
-                const __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)(x[i]->ql + 64 * h));
-                const __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(x[i]->ql + 64 * h + 32));
-                const __m256i hv = _mm256_loadu_si256((const __m256i *)(const void *)(x[i]->qh + 32 * h));
-                q[0][i] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hv, m3), 4));
-                q[1][i] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 2), m3), 4));
-                q[2][i] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 4), m3), 4));
-                q[3][i] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 6), m3), 4));
-            }
-            for (int k = 0; k < 4; k++) {
-                pk_transpose8(q[k], o);
-                PK_UNROLL
-                for (int g = 0; g < 8; g++)
-                    _mm256_store_si256((__m256i *)(void *)(p + K6_QS + 256 * (4 * h + k) + 32 * g), o[g]);
-            }
-        }
-        int16_t sc[16][16], scp[8][16];
-        uint16_t hd[8];
-        for (int i = 0; i < 8; i++) {
-            hd[i] = x[i] ? x[i]->d : 0;
-            for (int j = 0; j < 16; j++) sc[j][2 * i] = sc[j][2 * i + 1] = x[i] ? x[i]->scales[j] : 0;
-            for (int k = 0; k < 8; k++) {
-                scp[k][2 * i] = x[i] ? x[i]->scales[2 * k] : 0;
-                scp[k][2 * i + 1] = x[i] ? x[i]->scales[2 * k + 1] : 0;
-            }
-        }
-        memcpy(p + K6_SC, sc, sizeof sc);
-        memcpy(p + K6_SCP, scp, sizeof scp);
-        _mm256_store_ps((float *)(void *)(p + K6_D), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)hd)));
-    }
-}
-
-/* A Q6_K tile of 8 rows and nt (compile-time) tokens. */
-PK_INLINE void k6_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, const uint8_t *act, size_t ab, int nr,
-                          int nt) {
-    const uint8_t *a[HEARTH_PACK_TOKENS];
-    PK_UNROLL
-    for (int t = 0; t < HEARTH_PACK_TOKENS; t++) a[t] = act + (t < nt ? (size_t)t * ab : 0);
-    __m256 acc[HEARTH_PACK_TOKENS];
-    PK_UNROLL
-    for (int t = 0; t < HEARTH_PACK_TOKENS; t++) acc[t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / HEARTH_QK_K; b++) {
-        const uint8_t *w = pk + (size_t)b * K6_BLOCK;
-        const size_t ao = (size_t)b * K6_ACT;
-        __m256i is[HEARTH_PACK_TOKENS], cs[HEARTH_PACK_TOKENS];
-        for (int c = 0; c < 8; c++) {
-            const uint8_t *wc = w + K6_QS + 256 * c;
-            __m256i wg[8];
-            PK_UNROLL
-            for (int g = 0; g < 8; g++) wg[g] = _mm256_load_si256((const __m256i *)(const void *)(wc + 32 * g));
-            const __m256i s0 = _mm256_load_si256((const __m256i *)(const void *)(w + K6_SC + 64 * c));
-            const __m256i s1 = _mm256_load_si256((const __m256i *)(const void *)(w + K6_SC + 64 * c + 32));
-            PK_UNROLL
-            for (int t = 0; t < nt; t++) {
-                const uint8_t *y = a[t] + ao + K6_ACT_QS + 32 * c;
-                __m256i h[4];
-                PK_UNROLL
-                for (int e = 0; e < 4; e++)
-                    h[e] = _mm256_add_epi16(_mm256_maddubs_epi16(wg[2 * e], pk_bcast4(y + 8 * e)),
-                                            _mm256_maddubs_epi16(wg[2 * e + 1], pk_bcast4(y + 8 * e + 4)));
-                const __m256i v = _mm256_add_epi32(_mm256_add_epi32(_mm256_madd_epi16(h[0], s0), _mm256_madd_epi16(h[1], s0)),
-                                                   _mm256_add_epi32(_mm256_madd_epi16(h[2], s1), _mm256_madd_epi16(h[3], s1)));
-                is[t] = c == 0 ? v : _mm256_add_epi32(is[t], v);
-            }
-        }
-        PK_UNROLL
-        for (int k = 0; k < 8; k++) {
-            const __m256i sk = _mm256_load_si256((const __m256i *)(const void *)(w + K6_SCP + 32 * k));
-            PK_UNROLL
-            for (int t = 0; t < nt; t++) {
-                const __m256i v = _mm256_madd_epi16(sk, pk_bcast4(a[t] + ao + K6_ACT_BS + 4 * k));
-                cs[t] = k == 0 ? v : _mm256_add_epi32(cs[t], v);
-            }
-        }
-        const __m256 dx = _mm256_load_ps((const float *)(const void *)(w + K6_D));
-        PK_UNROLL
-        for (int t = 0; t < nt; t++) {
-            float dyf;
-            memcpy(&dyf, a[t] + ao, sizeof dyf);
-            const __m256i isum = _mm256_sub_epi32(is[t], _mm256_slli_epi32(cs[t], 5));
-            acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(_mm256_mul_ps(dx, _mm256_set1_ps(dyf)), _mm256_cvtepi32_ps(isum)));
-        }
-    }
-    PK_UNROLL
-    for (int t = 0; t < nt; t++) pk_store(s + (size_t)t * lds, acc[t], nr);
-}
-
-/* The Q6_K tile kernel; see packed.h. Does not block. */
-static void k6_tile(int64_t n, float *s, size_t lds, const void *packed, const void *act, size_t ab, int nr, int nt) {
-    switch (nt) {
-    case 1: k6_tile_nt(n, s, lds, packed, act, ab, nr, 1); break;
-    case 2: k6_tile_nt(n, s, lds, packed, act, ab, nr, 2); break;
-    case 3: k6_tile_nt(n, s, lds, packed, act, ab, nr, 3); break;
-    default: k6_tile_nt(n, s, lds, packed, act, ab, nr, HEARTH_PACK_TOKENS); break;
-    }
-}
-
 static const hearth_packed_gemm q40_kernels = {q40_group_bytes, q40_pack, q40_act_bytes, q40_act_convert,
                                                q40_tile};
 static const hearth_packed_gemm q80_kernels = {q80_group_bytes, q80_pack, q40_act_bytes, q80_act_convert,
@@ -666,9 +272,6 @@ static const hearth_packed_gemm q50_kernels = {q80_group_bytes, q50_pack, q40_ac
                                                q80_tile};
 static const hearth_packed_gemm iq4nl_kernels = {q80_group_bytes, iq4nl_pack, q40_act_bytes, q80_act_convert,
                                                  q80_tile};
-static const hearth_packed_gemm k4_kernels = {k4_group_bytes, k4_pack, k4_act_bytes, k4_act_convert, k4_tile};
-static const hearth_packed_gemm k5_kernels = {k4_group_bytes, k5_pack, k4_act_bytes, k4_act_convert, k5_tile};
-static const hearth_packed_gemm k6_kernels = {k6_group_bytes, k6_pack, k6_act_bytes, k6_act_convert, k6_tile};
 
 /* Returns the AVX2 packed kernels of `type`, or NULL. Does not block. */
 const hearth_packed_gemm *hearth_packed_gemm_avx2(uint32_t type) {
@@ -677,9 +280,6 @@ const hearth_packed_gemm *hearth_packed_gemm_avx2(uint32_t type) {
     case HEARTH_TYPE_Q8_0: return &q80_kernels;
     case HEARTH_TYPE_Q5_0: return &q50_kernels;
     case HEARTH_TYPE_IQ4_NL: return &iq4nl_kernels;
-    case HEARTH_TYPE_Q4_K: return &k4_kernels;
-    case HEARTH_TYPE_Q5_K: return &k5_kernels;
-    case HEARTH_TYPE_Q6_K: return &k6_kernels;
-    default: return NULL;
+    default: return hearth_packed_gemm_avx2_k(type);
     }
 }

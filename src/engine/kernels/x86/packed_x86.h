@@ -1,0 +1,57 @@
+/* packed_x86.h - helpers shared by the AVX2 packed prefill tiles
+ * (gemm_packed*_avx2.c; see kernels/packed.h). Internal; everything here is
+ * inline and does not block.
+ */
+#ifndef HEARTH_PACKED_X86_H
+#define HEARTH_PACKED_X86_H
+
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#define PK_INLINE static inline __attribute__((always_inline))
+#define PK_UNROLL _Pragma("GCC unroll 8")
+/* Keeps a running sum a running sum: without it the compiler reassociates
+ * the (modular, so legally reorderable) integer adds of an unrolled block
+ * into a tree that needs every product live at once, and spills them. */
+#define PK_CHAIN(v) __asm__("" : "+x"(v))
+
+/* 8 x 8 transpose of 32-bit groups: o[g] = group g of rows r[0..7]. */
+PK_INLINE void pk_transpose8(const __m256i r[8], __m256i o[8]) {
+    const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+    const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+    const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+    const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+    const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+    const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+    const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+    o[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+    o[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+    o[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+    o[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+    o[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+    o[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+    o[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+    o[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+}
+
+/* Stores the 8-row result vector f of one token to s (first nr rows). */
+PK_INLINE void pk_store(float *s, __m256 f, int nr) {
+    if (nr == 8) {
+        _mm256_storeu_ps(s, f);
+        return;
+    }
+    float v[8];
+    _mm256_storeu_ps(v, f);
+    memcpy(s, v, (size_t)nr * sizeof(float));
+}
+
+/* Returns the 4 bytes at p as one int32 broadcast to all lanes. */
+PK_INLINE __m256i pk_bcast4(const uint8_t *p) {
+    int32_t a;
+    memcpy(&a, p, 4);
+    return _mm256_set1_epi32(a);
+}
+
+#endif
