@@ -154,6 +154,8 @@ int main(void) {
     sweep("models/stories260K-q4_0.gguf", 520, all, (int)(sizeof all / sizeof *all), 1e-3);
     sweep("models/tiny-llama-q4_k_m.gguf", 300, few, (int)(sizeof few / sizeof *few), 1e-3);
     sweep("models/tiny-llama-q5_k_m.gguf", 300, few, (int)(sizeof few / sizeof *few), 1e-3);
+    sweep("models/tiny-llama-q3_k.gguf", 300, few, (int)(sizeof few / sizeof *few), 1e-3);
+    sweep("models/tiny-llama-q2_k.gguf", 300, few, (int)(sizeof few / sizeof *few), 1e-3);
     continuous("models/stories260K-q8_0.gguf", 1e-3);
     continuous("models/tiny-qwen2-q4_k_m.gguf", 1e-2);
     TEST_DONE();

@@ -47,9 +47,11 @@ static void fill_weights(uint32_t t, uint8_t *p, int64_t n, int64_t n_rows, int 
         uint8_t *row = p + (size_t)r * rb;
         for (size_t i = 0; i < rb; i++) row[i] = (uint8_t)(mode ? rnd() % 3 : rnd());
         for (int64_t b = 0; b < n / tr->block_size; b++) {
-            /* Q6_K keeps its one scale last */
-            const size_t at = t == HEARTH_TYPE_Q6_K ? tr->type_size - 2 : 0;
-            const int n_scales = t == HEARTH_TYPE_Q4_K || t == HEARTH_TYPE_Q5_K ? 2 : 1;
+            /* Q6_K and Q3_K keep their one scale last, Q2_K its two */
+            const size_t at = t == HEARTH_TYPE_Q6_K || t == HEARTH_TYPE_Q3_K ? tr->type_size - 2
+                              : t == HEARTH_TYPE_Q2_K                       ? tr->type_size - 4
+                                                                            : 0;
+            const int n_scales = t == HEARTH_TYPE_Q4_K || t == HEARTH_TYPE_Q5_K || t == HEARTH_TYPE_Q2_K ? 2 : 1;
             for (int k = 0; k < n_scales; k++) {
                 const uint16_t h = hearth_fp32_to_fp16(ldexpf(0.5f + 0.5f * fabsf(rndf()), -(int)(rnd() % 12)));
                 memcpy(row + (size_t)b * tr->type_size + at + 2 * (size_t)k, &h, 2);
@@ -187,7 +189,7 @@ static void check_matmul(uint32_t t, int threads) {
 
 int main(void) {
     static const uint32_t types[] = {HEARTH_TYPE_Q4_0, HEARTH_TYPE_Q8_0, HEARTH_TYPE_Q4_K, HEARTH_TYPE_Q5_K, HEARTH_TYPE_Q6_K,
-                                     HEARTH_TYPE_Q5_0, HEARTH_TYPE_IQ4_NL};
+                                     HEARTH_TYPE_Q5_0, HEARTH_TYPE_IQ4_NL, HEARTH_TYPE_Q3_K, HEARTH_TYPE_Q2_K};
     int with = 0;
     for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
         const hearth_packed_gemm *pk = hearth_packed_gemm_get(types[i]);

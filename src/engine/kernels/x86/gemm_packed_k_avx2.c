@@ -212,93 +212,162 @@ PK_INLINE void k45_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, c
 K45_TILE(k4_tile, 0)
 K45_TILE(k5_tile, 1)
 
-/* ---- Q6_K -----------------------------------------------------------------
+/* ---- Q6_K, Q3_K, Q2_K: 16 sub-blocks of 16 -------------------------------
  * A packed super-block holds, per 32-value chunk c (sub-blocks 2c, 2c+1 of
- * 16 values), the 6-bit q (0..63, unsigned) of 8 rows interleaved in 4-byte
- * groups (256 bytes; groups 0..3 are sub-block 2c), then per sub-block the
- * rows' signed scales as int16 pairs (lanes 2r, 2r+1), then the scales of
- * sub-blocks 2k, 2k+1 per row as int16 pairs (k = 0..7, for the bsum term),
- * then d of the rows as floats: 2848 bytes. Activations per super-block: the
- * Q8_K scale (float), its 16 bsums (int16), padding, the 256 quants. Two
- * maddubs pair sums stay below 2 * 2 * 63 * 127 = 32004 (exact in 16 bits);
- * each such pair is weighted by madd with the scales. As in the vec_dot,
- * isum = sum sc * (q . y) - 32 * sum sc * bsum, then sum += (d_x d_y) isum. */
-enum { K6_BLOCK = 2848, K6_QS = 0, K6_SC = 2048, K6_SCP = 2560, K6_D = 2816 };
-enum { K6_ACT = 320, K6_ACT_BS = 4, K6_ACT_QS = 64 };
+ * 16 values), the unsigned q of 8 rows interleaved in 4-byte groups (256
+ * bytes; groups 0..3 are sub-block 2c): Q6_K 0..63, Q3_K 0..7 (two low bits
+ * and the hmask bit), Q2_K 0..3. Then per sub-block the rows' scales as
+ * int16 pairs (lanes 2r, 2r+1): Q6_K's signed scales, Q3_K's 6-bit scale
+ * minus 32, Q2_K's 4-bit scale; then per pair of sub-blocks 2k, 2k+1 the
+ * factors of the bsum term per row as int16 pairs (k = 0..7): the scales
+ * again (Q6_K, Q3_K) or Q2_K's mins; then d and dmin (Q2_K) of the rows as
+ * floats: 2880 bytes. Activations per super-block: the Q8_K scale (float),
+ * its 16 bsums (int16), padding, the 256 quants. Two maddubs pair sums stay
+ * below 2 * 2 * 63 * 127 = 32004 (exact in 16 bits); each such pair is
+ * weighted by madd with the scales. As in the vec_dots:
+ *   Q6_K: isum = sum sc (q . y) - 32 sum sc bsum, sum += (d_x d_y) isum;
+ *   Q3_K: isum = sum sc (q . y) -  4 sum sc bsum, sum += (d_x d_y) isum;
+ *   Q2_K: isum = sum sc (q . y), msum = sum m bsum,
+ *         sum += (d_x d_y) isum - (dmin_x d_y) msum. */
+enum { K16_BLOCK = 2880, K16_QS = 0, K16_SC = 2048, K16_SCP = 2560, K16_D = 2816, K16_DMIN = 2848 };
+enum { K16_ACT = 320, K16_ACT_BS = 4, K16_ACT_QS = 64 };
+enum { PK_K6, PK_K3, PK_K2 };
 
-/* Returns the packed size of 8 rows of n Q6_K values. Does not block. */
-static size_t k6_group_bytes(int64_t n) { return (size_t)(n / HEARTH_QK_K) * K6_BLOCK; }
+/* Returns the packed size of 8 rows of n values. Does not block. */
+static size_t k16_group_bytes(int64_t n) { return (size_t)(n / HEARTH_QK_K) * K16_BLOCK; }
 
 /* Returns the activation row size for n values. Does not block. */
-static size_t k6_act_bytes(int64_t n) { return (size_t)(n / HEARTH_QK_K) * K6_ACT; }
+static size_t k16_act_bytes(int64_t n) { return (size_t)(n / HEARTH_QK_K) * K16_ACT; }
 
 /* Converts one Q8_K row (see above). Does not block. */
-static void k6_act_convert(int64_t n, const void *src, void *dst) {
+static void k16_act_convert(int64_t n, const void *src, void *dst) {
     const block_q8_K *y = src;
     uint8_t *o = dst;
-    for (int64_t b = 0; b < n / HEARTH_QK_K; b++, o += K6_ACT) {
+    for (int64_t b = 0; b < n / HEARTH_QK_K; b++, o += K16_ACT) {
         memcpy(o, &y[b].d, sizeof(float));
-        memcpy(o + K6_ACT_BS, y[b].bsums, sizeof y[b].bsums);
-        memset(o + K6_ACT_BS + sizeof y[b].bsums, 0, K6_ACT_QS - K6_ACT_BS - sizeof y[b].bsums);
-        memcpy(o + K6_ACT_QS, y[b].qs, HEARTH_QK_K);
+        memcpy(o + K16_ACT_BS, y[b].bsums, sizeof y[b].bsums);
+        memset(o + K16_ACT_BS + sizeof y[b].bsums, 0, K16_ACT_QS - K16_ACT_BS - sizeof y[b].bsums);
+        memcpy(o + K16_ACT_QS, y[b].qs, HEARTH_QK_K);
     }
 }
 
-/* Packs up to 8 Q6_K rows (see above). Does not block. */
-static void k6_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
+/* The q of chunks 4h..4h+3 (elements 128h + 32k + l) of one super-block of
+ * kind `kind` at x, into q[k]. */
+PK_INLINE void k16_values(const uint8_t *x, int h, int kind, __m256i q[4]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
+    if (kind == PK_K6) {
+        const block_q6_K *b = (const block_q6_K *)(const void *)x;
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)(b->ql + 64 * h));
+        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(b->ql + 64 * h + 32));
+        const __m256i hv = _mm256_loadu_si256((const __m256i *)(const void *)(b->qh + 32 * h));
+        q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hv, m3), 4));
+        q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 2), m3), 4));
+        q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 4), m3), 4));
+        q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 6), m3), 4));
+        return;
+    }
+    const uint8_t *qs = kind == PK_K3 ? ((const block_q3_K *)(const void *)x)->qs : ((const block_q2_K *)(const void *)x)->qs;
+    const __m256i qv = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 32 * h));
+    PK_UNROLL
+    for (int k = 0; k < 4; k++) {
+        q[k] = _mm256_and_si256(_mm256_srli_epi16(qv, 2 * k), m3);
+        if (kind == PK_K3) {
+            const __m256i hm = _mm256_loadu_si256((const __m256i *)(const void *)((const block_q3_K *)(const void *)x)->hmask);
+            const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + k), m1);
+            q[k] = _mm256_or_si256(q[k], _mm256_slli_epi16(hb, 2));
+        }
+    }
+}
+
+/* The 16 sub-block scales and bsum factors of one super-block of kind
+ * `kind` at x (see above), and its fp16 d and dmin (0 where there is none). */
+static void k16_scales(const uint8_t *x, int kind, int16_t sc[16], int16_t f[16], uint16_t *d, uint16_t *dmin) {
+    *dmin = 0;
+    if (kind == PK_K6) {
+        const block_q6_K *b = (const block_q6_K *)(const void *)x;
+        for (int j = 0; j < 16; j++) sc[j] = f[j] = b->scales[j];
+        *d = b->d;
+    } else if (kind == PK_K3) {
+        const block_q3_K *b = (const block_q3_K *)(const void *)x;
+        for (int j = 0; j < 16; j++) {
+            const int lo = j < 8 ? (b->scales[j] & 0x0F) : (b->scales[j - 8] >> 4);
+            const int hi = (b->scales[8 + j % 4] >> (2 * (j / 4))) & 3;
+            sc[j] = f[j] = (int16_t)((lo | hi << 4) - 32);
+        }
+        *d = b->d;
+    } else {
+        const block_q2_K *b = (const block_q2_K *)(const void *)x;
+        for (int j = 0; j < 16; j++) {
+            sc[j] = (int16_t)(b->scales[j] & 0x0F);
+            f[j] = (int16_t)(b->scales[j] >> 4);
+        }
+        *d = b->d;
+        *dmin = b->dmin;
+    }
+}
+
+/* Packs up to 8 rows of kind `kind` (super-blocks xs bytes apart; see
+ * above). Does not block. */
+PK_INLINE void k16_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst, int kind, size_t xs) {
     const int64_t nb = n / HEARTH_QK_K;
     uint8_t *dst = vdst;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     for (int64_t b = 0; b < nb; b++) {
-        uint8_t *p = dst + (size_t)b * K6_BLOCK;
-        const block_q6_K *x[8];
-        for (int i = 0; i < 8; i++)
-            x[i] = i < nr ? (const block_q6_K *)(const void *)((const uint8_t *)vx + (size_t)i * bx) + b : NULL;
+        uint8_t *p = dst + (size_t)b * K16_BLOCK;
+        const uint8_t *x[8];
+        for (int i = 0; i < 8; i++) x[i] = i < nr ? (const uint8_t *)vx + (size_t)i * bx + (size_t)b * xs : NULL;
         for (int h = 0; h < 2; h++) {
             __m256i q[4][8], o[8];
             PK_UNROLL
             for (int i = 0; i < 8; i++) {
-                if (!x[i]) {
-                    q[0][i] = q[1][i] = q[2][i] = q[3][i] = _mm256_setzero_si256();
-                    continue;
-                }
-                const __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)(x[i]->ql + 64 * h));
-                const __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(x[i]->ql + 64 * h + 32));
-                const __m256i hv = _mm256_loadu_si256((const __m256i *)(const void *)(x[i]->qh + 32 * h));
-                q[0][i] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hv, m3), 4));
-                q[1][i] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 2), m3), 4));
-                q[2][i] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 4), m3), 4));
-                q[3][i] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 6), m3), 4));
+                __m256i v[4];
+                if (x[i])
+                    k16_values(x[i], h, kind, v);
+                else
+                    v[0] = v[1] = v[2] = v[3] = _mm256_setzero_si256();
+                for (int k = 0; k < 4; k++) q[k][i] = v[k];
             }
             for (int k = 0; k < 4; k++) {
                 pk_transpose8(q[k], o);
                 PK_UNROLL
                 for (int g = 0; g < 8; g++)
-                    _mm256_store_si256((__m256i *)(void *)(p + K6_QS + 256 * (4 * h + k) + 32 * g), o[g]);
+                    _mm256_store_si256((__m256i *)(void *)(p + K16_QS + 256 * (4 * h + k) + 32 * g), o[g]);
             }
         }
         int16_t sc[16][16], scp[8][16];
-        uint16_t hd[8];
+        uint16_t hd[8], hm[8];
         for (int i = 0; i < 8; i++) {
-            hd[i] = x[i] ? x[i]->d : 0;
-            for (int j = 0; j < 16; j++) sc[j][2 * i] = sc[j][2 * i + 1] = x[i] ? x[i]->scales[j] : 0;
+            int16_t s16[16] = {0}, f16[16] = {0};
+            hd[i] = hm[i] = 0;
+            if (x[i]) k16_scales(x[i], kind, s16, f16, &hd[i], &hm[i]);
+            for (int j = 0; j < 16; j++) sc[j][2 * i] = sc[j][2 * i + 1] = s16[j];
             for (int k = 0; k < 8; k++) {
-                scp[k][2 * i] = x[i] ? x[i]->scales[2 * k] : 0;
-                scp[k][2 * i + 1] = x[i] ? x[i]->scales[2 * k + 1] : 0;
+                scp[k][2 * i] = f16[2 * k];
+                scp[k][2 * i + 1] = f16[2 * k + 1];
             }
         }
-        memcpy(p + K6_SC, sc, sizeof sc);
-        memcpy(p + K6_SCP, scp, sizeof scp);
-        _mm256_store_ps((float *)(void *)(p + K6_D), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)hd)));
+        memcpy(p + K16_SC, sc, sizeof sc);
+        memcpy(p + K16_SCP, scp, sizeof scp);
+        _mm256_store_ps((float *)(void *)(p + K16_D), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)hd)));
+        _mm256_store_ps((float *)(void *)(p + K16_DMIN), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)hm)));
     }
 }
 
-/* A Q6_K tile of 8 rows and nt (compile-time) tokens. */
-PK_INLINE void k6_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, const uint8_t *act, size_t ab, int nr,
-                          int nt) {
+/* Packs up to 8 Q6_K, Q3_K or Q2_K rows (see above). Do not block. */
+static void k6_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
+    k16_pack(n, vx, bx, nr, vdst, PK_K6, sizeof(block_q6_K));
+}
+static void k3_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
+    k16_pack(n, vx, bx, nr, vdst, PK_K3, sizeof(block_q3_K));
+}
+static void k2_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
+    k16_pack(n, vx, bx, nr, vdst, PK_K2, sizeof(block_q2_K));
+}
+
+/* A tile of kind `kind`, 8 rows and nt tokens (both compile-time). */
+PK_INLINE void k16_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, const uint8_t *act, size_t ab, int nr,
+                           int nt, int kind) {
     const uint8_t *a[HEARTH_PACK_TOKENS];
     PK_UNROLL
     for (int t = 0; t < HEARTH_PACK_TOKENS; t++) a[t] = act + (t < nt ? (size_t)t * ab : 0);
@@ -306,19 +375,19 @@ PK_INLINE void k6_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, co
     PK_UNROLL
     for (int t = 0; t < HEARTH_PACK_TOKENS; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / HEARTH_QK_K; b++) {
-        const uint8_t *w = pk + (size_t)b * K6_BLOCK;
-        const size_t ao = (size_t)b * K6_ACT;
+        const uint8_t *w = pk + (size_t)b * K16_BLOCK;
+        const size_t ao = (size_t)b * K16_ACT;
         __m256i is[HEARTH_PACK_TOKENS], cs[HEARTH_PACK_TOKENS];
         for (int c = 0; c < 8; c++) {
-            const uint8_t *wc = w + K6_QS + 256 * c;
+            const uint8_t *wc = w + K16_QS + 256 * c;
             __m256i wg[8];
             PK_UNROLL
             for (int g = 0; g < 8; g++) wg[g] = _mm256_load_si256((const __m256i *)(const void *)(wc + 32 * g));
-            const __m256i s0 = _mm256_load_si256((const __m256i *)(const void *)(w + K6_SC + 64 * c));
-            const __m256i s1 = _mm256_load_si256((const __m256i *)(const void *)(w + K6_SC + 64 * c + 32));
+            const __m256i s0 = _mm256_load_si256((const __m256i *)(const void *)(w + K16_SC + 64 * c));
+            const __m256i s1 = _mm256_load_si256((const __m256i *)(const void *)(w + K16_SC + 64 * c + 32));
             PK_UNROLL
             for (int t = 0; t < nt; t++) {
-                const uint8_t *y = a[t] + ao + K6_ACT_QS + 32 * c;
+                const uint8_t *y = a[t] + ao + K16_ACT_QS + 32 * c;
                 __m256i h[4];
                 PK_UNROLL
                 for (int e = 0; e < 4; e++)
@@ -331,39 +400,55 @@ PK_INLINE void k6_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, co
         }
         PK_UNROLL
         for (int k = 0; k < 8; k++) {
-            const __m256i sk = _mm256_load_si256((const __m256i *)(const void *)(w + K6_SCP + 32 * k));
+            const __m256i sk = _mm256_load_si256((const __m256i *)(const void *)(w + K16_SCP + 32 * k));
             PK_UNROLL
             for (int t = 0; t < nt; t++) {
-                const __m256i v = _mm256_madd_epi16(sk, pk_bcast4(a[t] + ao + K6_ACT_BS + 4 * k));
+                const __m256i v = _mm256_madd_epi16(sk, pk_bcast4(a[t] + ao + K16_ACT_BS + 4 * k));
                 cs[t] = k == 0 ? v : _mm256_add_epi32(cs[t], v);
             }
         }
-        const __m256 dx = _mm256_load_ps((const float *)(const void *)(w + K6_D));
+        const __m256 dx = _mm256_load_ps((const float *)(const void *)(w + K16_D));
+        const __m256 mx = _mm256_load_ps((const float *)(const void *)(w + K16_DMIN));
         PK_UNROLL
         for (int t = 0; t < nt; t++) {
             float dyf;
             memcpy(&dyf, a[t] + ao, sizeof dyf);
-            const __m256i isum = _mm256_sub_epi32(is[t], _mm256_slli_epi32(cs[t], 5));
-            acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(_mm256_mul_ps(dx, _mm256_set1_ps(dyf)), _mm256_cvtepi32_ps(isum)));
+            const __m256 dy = _mm256_set1_ps(dyf);
+            if (kind == PK_K2) {
+                const __m256 tt = _mm256_mul_ps(_mm256_mul_ps(dx, dy), _mm256_cvtepi32_ps(is[t]));
+                const __m256 tm = _mm256_mul_ps(_mm256_mul_ps(mx, dy), _mm256_cvtepi32_ps(cs[t]));
+                acc[t] = _mm256_add_ps(acc[t], _mm256_sub_ps(tt, tm));
+            } else {
+                const __m256i isum = _mm256_sub_epi32(is[t], _mm256_slli_epi32(cs[t], kind == PK_K6 ? 5 : 2));
+                acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(_mm256_mul_ps(dx, dy), _mm256_cvtepi32_ps(isum)));
+            }
         }
     }
     PK_UNROLL
     for (int t = 0; t < nt; t++) pk_store(s + (size_t)t * lds, acc[t], nr);
 }
 
-/* The Q6_K tile kernel; see packed.h. Does not block. */
-static void k6_tile(int64_t n, float *s, size_t lds, const void *packed, const void *act, size_t ab, int nr, int nt) {
-    switch (nt) {
-    case 1: k6_tile_nt(n, s, lds, packed, act, ab, nr, 1); break;
-    case 2: k6_tile_nt(n, s, lds, packed, act, ab, nr, 2); break;
-    case 3: k6_tile_nt(n, s, lds, packed, act, ab, nr, 3); break;
-    default: k6_tile_nt(n, s, lds, packed, act, ab, nr, HEARTH_PACK_TOKENS); break;
+/* Defines the tile kernel of kind K (see packed.h), specialised per token
+ * count. Does not block. */
+#define K16_TILE(name, K)                                                                                        \
+    static void name(int64_t n, float *s, size_t lds, const void *packed, const void *act, size_t ab, int nr,   \
+                     int nt) {                                                                                   \
+        switch (nt) {                                                                                            \
+        case 1: k16_tile_nt(n, s, lds, packed, act, ab, nr, 1, K); break;                                        \
+        case 2: k16_tile_nt(n, s, lds, packed, act, ab, nr, 2, K); break;                                        \
+        case 3: k16_tile_nt(n, s, lds, packed, act, ab, nr, 3, K); break;                                        \
+        default: k16_tile_nt(n, s, lds, packed, act, ab, nr, HEARTH_PACK_TOKENS, K); break;                      \
+        }                                                                                                        \
     }
-}
+K16_TILE(k6_tile, PK_K6)
+K16_TILE(k3_tile, PK_K3)
+K16_TILE(k2_tile, PK_K2)
 
 static const hearth_packed_gemm k4_kernels = {k4_group_bytes, k4_pack, k4_act_bytes, k4_act_convert, k4_tile};
 static const hearth_packed_gemm k5_kernels = {k4_group_bytes, k5_pack, k4_act_bytes, k4_act_convert, k5_tile};
-static const hearth_packed_gemm k6_kernels = {k6_group_bytes, k6_pack, k6_act_bytes, k6_act_convert, k6_tile};
+static const hearth_packed_gemm k6_kernels = {k16_group_bytes, k6_pack, k16_act_bytes, k16_act_convert, k6_tile};
+static const hearth_packed_gemm k3_kernels = {k16_group_bytes, k3_pack, k16_act_bytes, k16_act_convert, k3_tile};
+static const hearth_packed_gemm k2_kernels = {k16_group_bytes, k2_pack, k16_act_bytes, k16_act_convert, k2_tile};
 
 /* Returns the AVX2 packed kernels of K-quant `type`, or NULL. Does not
  * block. */
@@ -372,6 +457,8 @@ const hearth_packed_gemm *hearth_packed_gemm_avx2_k(uint32_t type) {
     case HEARTH_TYPE_Q4_K: return &k4_kernels;
     case HEARTH_TYPE_Q5_K: return &k5_kernels;
     case HEARTH_TYPE_Q6_K: return &k6_kernels;
+    case HEARTH_TYPE_Q3_K: return &k3_kernels;
+    case HEARTH_TYPE_Q2_K: return &k2_kernels;
     default: return NULL;
     }
 }
