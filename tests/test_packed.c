@@ -165,7 +165,7 @@ static void check_matmul(uint32_t t, int threads) {
     uint8_t *data = malloc((size_t)n_out * rb);
     float *x = malloc((size_t)n_tok * n_in * sizeof(float));
     float *y = malloc((size_t)n_tok * n_out * sizeof(float)), *y1 = malloc((size_t)n_out * sizeof(float));
-    void *scratch = hearth_malloc(hearth_matmul_scratch_bytes(n_in, n_tok));
+    void *scratch = hearth_malloc(hearth_matmul_scratch_bytes(n_in, n_tok, threads));
     hearth_threadpool *pool = NULL;
     REQUIRE(data && x && y && y1 && scratch && hearth_threadpool_new(threads, &pool) == HEARTH_OK);
     fill_weights(t, data, n_in, n_out, 0);

@@ -378,7 +378,7 @@ hearth_status hearth_context_new_opts(const hearth_model *m, const hearth_contex
     c->scores = ctx_alloc(c, (size_t)n_threads * (size_t)(hp->n_head / hp->n_head_kv) *
                                  (size_t)(n_ctx > c->n_ubatch ? n_ctx : c->n_ubatch));
     c->out_rows = ctx_alloc(c, ub * d);
-    size_t sb = hearth_matmul_scratch_bytes((int64_t)wmax, c->n_ubatch);
+    size_t sb = hearth_matmul_scratch_bytes((int64_t)wmax, c->n_ubatch, n_threads);
     c->scratch = hearth_malloc_aligned(sb, 64);
     c->bytes += sb;
     if (!c->n_past || !c->ub_seq || !c->ub_pos || !c->ub_out || !c->seq_need || !c->seq_last || !c->k_cache || !c->v_cache || !c->x ||

@@ -7,10 +7,29 @@
 #include "engine/kernels/packed.h"
 #include "hearth/alloc.h"
 
-size_t hearth_matmul_scratch_bytes(int64_t n_in, int32_t n_tokens) {
+/* Groups of HEARTH_PACK_ROWS rows packed together: the buffer (a few
+ * hundred KB at most for the widest rows) stays in L2 while every token
+ * runs over it, and one token pair's activations stay in L1 across the
+ * groups. */
+#define PACK_GROUPS 4
+
+/* Bytes of one thread's packing buffer for rows of n_in values: every
+ * packed layout takes at most HEARTH_PACK_MAX_BYTES per value for its
+ * group of rows (packed.h), plus alignment. */
+static size_t pack_buffer_bytes(int64_t n_in) {
+    return ((size_t)PACK_GROUPS * ((size_t)n_in * HEARTH_PACK_MAX_BYTES + 64) + 63) & ~(size_t)63;
+}
+
+/* Bytes of the activation part of the scratch. */
+static size_t act_scratch_bytes(int64_t n_in, int32_t n_tokens) {
     /* The widest vec_dot_type is F32: 4 bytes per value; the packed path
      * needs two quantized layouts (< 2.5 bytes per value) and alignment. */
     return (size_t)n_in * 4 * (size_t)(n_tokens > 0 ? n_tokens : 1) + 192;
+}
+
+size_t hearth_matmul_scratch_bytes(int64_t n_in, int32_t n_tokens, int n_threads) {
+    /* the packing buffers are used only by batches of PACK_MIN_TOKENS+ */
+    return act_scratch_bytes(n_in, n_tokens) + 64 + (size_t)(n_threads > 0 ? n_threads : 1) * pack_buffer_bytes(n_in);
 }
 
 /* Fewest tokens for which a matmul repacks weights (below, the unpacking
@@ -29,6 +48,8 @@ typedef struct matmul_task {
     const hearth_packed_gemm *pk;   /* packed-tile kernels, or NULL */
     uint8_t *pact;                  /* activations in pk's layout */
     size_t pact_row_bytes;
+    uint8_t *packbuf;               /* per-thread packing buffers (pack_stride apart), or NULL */
+    size_t pack_stride;
     const hearth_gemv *gv;          /* decode kernels, or NULL */
     uint8_t *gact;                  /* activations in gv's layout */
     size_t gact_row_bytes;
@@ -48,15 +69,10 @@ static void quantize_rows(void *arg, int ith, int nth) {
     }
 }
 
-/* Groups of HEARTH_PACK_ROWS rows packed together: the buffer (a few
- * hundred KB at most for the widest rows) stays in L2 while every token
- * runs over it, and one token pair's activations stay in L1 across the
- * groups. */
-#define PACK_GROUPS 4
-
 /* The packed path of dot_rows: each group of rows is repacked once into a
- * per-thread buffer and used for all tokens. Returns false (nothing done)
- * when the buffer cannot be allocated. */
+ * per-thread buffer (the scratch's, or allocated when a layout does not
+ * fit it) and used for all tokens. Returns false (nothing done) when the
+ * buffer cannot be allocated. */
 static bool dot_rows_packed(matmul_task *t, int ith, int nth) {
     const hearth_weight *w = t->w;
     const hearth_packed_gemm *pk = t->pk;
@@ -65,7 +81,8 @@ static bool dot_rows_packed(matmul_task *t, int ith, int nth) {
     const int64_t r0 = per * ith, r1 = r0 + per < w->n_out ? r0 + per : w->n_out;
     if (r0 >= r1) return true;
     const size_t gb = (pk->group_bytes(w->n_in) + 63) & ~(size_t)63;
-    uint8_t *buf = hearth_malloc_aligned(gb * PACK_GROUPS, 64);
+    const bool own = !t->packbuf || gb * PACK_GROUPS > t->pack_stride;
+    uint8_t *buf = own ? hearth_malloc_aligned(gb * PACK_GROUPS, 64) : t->packbuf + (size_t)ith * t->pack_stride;
     if (!buf) return false;
     for (int64_t rb = r0; rb < r1; rb += (int64_t)PACK_GROUPS * HEARTH_PACK_ROWS) {
         int ng = 0, nr[PACK_GROUPS];
@@ -97,7 +114,7 @@ static bool dot_rows_packed(matmul_task *t, int ith, int nth) {
             }
         }
     }
-    hearth_free_aligned(buf);
+    if (own) hearth_free_aligned(buf);
     return true;
 }
 
@@ -185,6 +202,9 @@ void hearth_matmul(hearth_threadpool *pool, const hearth_weight *w, const float 
         if (t.pk) {
             t.pact = t.act + off;
             t.pact_row_bytes = t.pk->act_bytes(w->n_in);
+            uint8_t *pb = (uint8_t *)scratch + act_scratch_bytes(w->n_in, n_tokens);
+            t.packbuf = pb + (size_t)(-(uintptr_t)pb & 63);
+            t.pack_stride = pack_buffer_bytes(w->n_in);
         } else if (t.gv) {
             /* rows stay 32-byte aligned for the kernels' aligned loads */
             t.gact = t.act + off;

@@ -27,12 +27,16 @@ typedef struct hearth_weight {
     const uint8_t *data;
 } hearth_weight;
 
-/* Bytes of scratch hearth_matmul needs for n_tokens rows of width n_in. */
-size_t hearth_matmul_scratch_bytes(int64_t n_in, int32_t n_tokens);
+/* Bytes of scratch hearth_matmul needs for n_tokens rows of width n_in
+ * with a pool of n_threads (the packed path gives each thread a buffer;
+ * untouched parts of a large allocation are never made resident). */
+size_t hearth_matmul_scratch_bytes(int64_t n_in, int32_t n_tokens, int n_threads);
 
 /* y[t][r] = sum_i w[r][i] * x[t][i] for t < n_tokens, r < w->n_out.
  * Activations are first rounded to the weight type's vec_dot_type (as the
- * reference implementation does) in `scratch`. Blocks until done. */
+ * reference implementation does) in `scratch`, which holds at least
+ * hearth_matmul_scratch_bytes(w->n_in, n_tokens, size of pool) bytes.
+ * Blocks until done. */
 void hearth_matmul(hearth_threadpool *pool, const hearth_weight *w, const float *x,
                    int32_t n_tokens, float *y, void *scratch);
 

@@ -19,6 +19,10 @@
 
 #define HEARTH_PACK_ROWS 8 /* rows per packed group */
 #define HEARTH_PACK_TOKENS 4 /* most tokens per tile call */
+/* Upper bound of group_bytes(n) / n for every layout: the matmul scratch
+ * reserves this much per value for each thread's packing buffer (a layout
+ * above it still works, with a buffer allocated per call). */
+#define HEARTH_PACK_MAX_BYTES 18
 
 typedef struct hearth_packed_gemm {
     /* Bytes of one packed group of HEARTH_PACK_ROWS rows of n values. */
