@@ -38,20 +38,24 @@ static uint32_t rnd(void) {
 static float rndf(void) { return (float)(rnd() % 65536) / 32768.0f - 1.0f; }
 
 /* Fills n_rows weight rows of a type with fp16 block scales
- * (Q4_0, Q5_0, Q8_0, IQ4_NL: d; Q4_K, Q5_K: d, dmin; Q6_K: d last): random quant bytes (mode 0: the Q8_0
- * extreme -128 too) or small quants (mode 1), with sane random scales. */
+ * (Q4_0, Q5_0, Q8_0, IQ4_NL, IQ4_XS: d; Q4_1, Q5_1: d, m; Q4_K, Q5_K: d, dmin; Q6_K: d last): random quant bytes (mode 0: the Q8_0
+ * extreme -128 too), small quants (mode 1) or all-ones bytes in even rows and zero bytes in odd rows
+ * (mode 2: the largest unsigned quants and IQ4_XS's -127), with sane random scales. */
 static void fill_weights(uint32_t t, uint8_t *p, int64_t n, int64_t n_rows, int mode) {
     const hearth_type_traits *tr = hearth_type_get(t);
     const size_t rb = hearth_row_size(t, n);
     for (int64_t r = 0; r < n_rows; r++) {
         uint8_t *row = p + (size_t)r * rb;
-        for (size_t i = 0; i < rb; i++) row[i] = (uint8_t)(mode ? rnd() % 3 : rnd());
+        for (size_t i = 0; i < rb; i++) row[i] = (uint8_t)(mode == 2 ? (r % 2 ? 0x00 : 0xFF) : mode ? rnd() % 3 : rnd());
         for (int64_t b = 0; b < n / tr->block_size; b++) {
             /* Q6_K and Q3_K keep their one scale last, Q2_K its two */
             const size_t at = t == HEARTH_TYPE_Q6_K || t == HEARTH_TYPE_Q3_K ? tr->type_size - 2
                               : t == HEARTH_TYPE_Q2_K                       ? tr->type_size - 4
                                                                             : 0;
-            const int n_scales = t == HEARTH_TYPE_Q4_K || t == HEARTH_TYPE_Q5_K || t == HEARTH_TYPE_Q2_K ? 2 : 1;
+            const int n_scales = t == HEARTH_TYPE_Q4_K || t == HEARTH_TYPE_Q5_K || t == HEARTH_TYPE_Q2_K ||
+                                         t == HEARTH_TYPE_Q4_1 || t == HEARTH_TYPE_Q5_1
+                                     ? 2
+                                     : 1;
             for (int k = 0; k < n_scales; k++) {
                 const uint16_t h = hearth_fp32_to_fp16(ldexpf(0.5f + 0.5f * fabsf(rndf()), -(int)(rnd() % 12)));
                 memcpy(row + (size_t)b * tr->type_size + at + 2 * (size_t)k, &h, 2);
@@ -74,10 +78,10 @@ static void check_tiles(uint32_t t, const hearth_packed_gemm *pk) {
         uint8_t *buf = hearth_malloc_aligned(pk->group_bytes(n) + 64, 64);
         float *f = malloc((size_t)n * sizeof(float));
         REQUIRE(x && y && pa && buf && f);
-        for (int mode = 0; mode < 2; mode++) {
+        for (int mode = 0; mode < 3; mode++) { /* mode 2: every maddubs pair at its bound */
             fill_weights(t, x, n, 8, mode);
             for (int k = 0; k < NT; k++) {
-                for (int64_t i = 0; i < n; i++) f[i] = rndf() * (mode ? 100.0f : 1.0f);
+                for (int64_t i = 0; i < n; i++) f[i] = mode == 2 ? (k % 2 ? -1.0f : 1.0f) : rndf() * (mode ? 100.0f : 1.0f);
                 at->from_float(f, y + (size_t)k * yrow, n);
                 pk->act_convert(n, y + (size_t)k * yrow, pa + (size_t)k * ab);
             }
@@ -189,7 +193,8 @@ static void check_matmul(uint32_t t, int threads) {
 
 int main(void) {
     static const uint32_t types[] = {HEARTH_TYPE_Q4_0, HEARTH_TYPE_Q8_0, HEARTH_TYPE_Q4_K, HEARTH_TYPE_Q5_K, HEARTH_TYPE_Q6_K,
-                                     HEARTH_TYPE_Q5_0, HEARTH_TYPE_IQ4_NL, HEARTH_TYPE_Q3_K, HEARTH_TYPE_Q2_K};
+                                     HEARTH_TYPE_Q5_0, HEARTH_TYPE_IQ4_NL, HEARTH_TYPE_Q3_K, HEARTH_TYPE_Q2_K,
+                                     HEARTH_TYPE_IQ4_XS, HEARTH_TYPE_Q4_1, HEARTH_TYPE_Q5_1};
     int with = 0;
     for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
         const hearth_packed_gemm *pk = hearth_packed_gemm_get(types[i]);

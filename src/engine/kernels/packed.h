@@ -48,5 +48,7 @@ const hearth_packed_gemm *hearth_packed_gemm_get(uint32_t type);
  * x86/gemm_packed_avx2.c, which hands the K-quants to the second. */
 const hearth_packed_gemm *hearth_packed_gemm_avx2(uint32_t type);
 const hearth_packed_gemm *hearth_packed_gemm_avx2_k(uint32_t type);
+/* IQ4_XS, Q4_1 and Q5_1 (x86/gemm_packed_extra_avx2.c), after the K-quants. */
+const hearth_packed_gemm *hearth_packed_gemm_avx2_extra(uint32_t type);
 
 #endif

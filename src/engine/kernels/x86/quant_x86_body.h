@@ -344,38 +344,56 @@ HX_DOT_SYM32(hx_vec_dot_q5_0_q8_0, block_q5_0, hx_blk_q5_0)
 HX_DOT_SYM32(hx_vec_dot_q8_0_q8_0, block_q8_0, hx_blk_q8_0)
 HX_DOT_SYM32(hx_vec_dot_iq4_nl_q8_0, block_iq4_nl, hx_blk_iq4_nl)
 
-/* Q4_1 . Q8_1: unsigned nibbles times the quants, plus m * s per block. */
-static void hx_vec_dot_q4_1_q8_1(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q4_1 *x = vx;
-    const block_q8_1 *y = vy;
-    const int64_t nb = n / HEARTH_QK8_1;
-    __m256 acc = _mm256_setzero_ps();
-    float summ = 0.0f;
-    for (int64_t i = 0; i < nb; i++) {
-        const __m256i p = HX_DOT_U8S8(_mm256_setzero_si256(), hx_nibbles(x[i].qs),
-                                      _mm256_loadu_si256((const __m256i *)y[i].qs));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(hx_h2f(x[i].d) * hx_h2f(y[i].d)), _mm256_cvtepi32_ps(p), acc);
-        summ += hx_h2f(x[i].m) * hx_h2f(y[i].s);
-    }
-    *s = hx_hsum_ps(acc) + summ;
+/* The integer dot lanes of one Q4_1 / Q5_1 block with a Q8_1 block
+ * (unsigned quants at most 31, so pair sums are at most 2 * 31 * 127). */
+static inline __m256i hx_blk_q4_1(const block_q4_1 *x, const block_q8_1 *y) {
+    return HX_DOT_U8S8(_mm256_setzero_si256(), hx_nibbles(x->qs), _mm256_loadu_si256((const __m256i *)y->qs));
 }
 
-/* Q5_1 . Q8_1: unsigned 5-bit quants, plus m * s per block. */
-static void hx_vec_dot_q5_1_q8_1(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q5_1 *x = vx;
-    const block_q8_1 *y = vy;
-    const int64_t nb = n / HEARTH_QK8_1;
-    const __m256i b16 = _mm256_set1_epi8(0x10);
-    __m256 acc = _mm256_setzero_ps();
-    float summ = 0.0f;
-    for (int64_t i = 0; i < nb; i++) {
-        const __m256i q = _mm256_or_si256(hx_nibbles(x[i].qs), _mm256_and_si256(hx_bits_to_bytes(x[i].qh), b16));
-        const __m256i p = HX_DOT_U8S8(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)y[i].qs));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(hx_h2f(x[i].d) * hx_h2f(y[i].d)), _mm256_cvtepi32_ps(p), acc);
-        summ += hx_h2f(x[i].m) * hx_h2f(y[i].s);
-    }
-    *s = hx_hsum_ps(acc) + summ;
+static inline __m256i hx_blk_q5_1(const block_q5_1 *x, const block_q8_1 *y) {
+    const __m256i q = _mm256_or_si256(hx_nibbles(x->qs), _mm256_and_si256(hx_bits_to_bytes(x->qh), _mm256_set1_epi8(0x10)));
+    return HX_DOT_U8S8(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)y->qs));
 }
+
+/* Defines a dot of Q4_1 or Q5_1 with Q8_1. Float order, shared with the
+ * packed tiles (gemm_packed_extra_avx2.c) so that batching never changes a
+ * result: block b's exact integer dot isum goes to accumulator b % 4 as
+ * fma(d_x * d_y, (float)isum, acc), its min term m_x * s_y to a second
+ * accumulator b % 4 as a plain add (the product of two fp16 values is exact
+ * in fp32, so fusing it or not gives the same float), and the result is
+ * ((acc0 + acc1) + (acc2 + acc3)) + ((m0 + m1) + (m2 + m3)). */
+#define HX_DOT_ASYM32(name, XT, blk)                                                                       \
+    static void name(int64_t n, float *s, const void *vx, const void *vy) {                                \
+        const XT *x = vx;                                                                                  \
+        const block_q8_1 *y = vy;                                                                          \
+        const int64_t nb = n / HEARTH_QK8_1;                                                               \
+        __m128 acc = _mm_setzero_ps(), macc = _mm_setzero_ps();                                            \
+        int64_t i = 0;                                                                                     \
+        for (; i + 4 <= nb; i += 4) {                                                                      \
+            const __m128 d4 =                                                                              \
+                hx_scales4((const uint8_t *)&x[i].d, sizeof *x, (const uint8_t *)&y[i].d, sizeof *y);      \
+            const __m128 m4 =                                                                              \
+                hx_scales4((const uint8_t *)&x[i].m, sizeof *x, (const uint8_t *)&y[i].s, sizeof *y);      \
+            const __m128i is = hx_hsum4_epi32(blk(&x[i], &y[i]), blk(&x[i + 1], &y[i + 1]),                \
+                                              blk(&x[i + 2], &y[i + 2]), blk(&x[i + 3], &y[i + 3]));       \
+            acc = _mm_fmadd_ps(d4, _mm_cvtepi32_ps(is), acc);                                              \
+            macc = _mm_add_ps(macc, m4);                                                                   \
+        }                                                                                                  \
+        float a[4], m[4];                                                                                  \
+        _mm_storeu_ps(a, acc);                                                                             \
+        _mm_storeu_ps(m, macc);                                                                            \
+        for (; i < nb; i++) {                                                                              \
+            const __m128 d = _mm_set_ss(hx_h2f(x[i].d) * hx_h2f(y[i].d));                                  \
+            const __m128 v = _mm_set_ss((float)hx_hsum_epi32(blk(&x[i], &y[i])));                         \
+            a[i & 3] = _mm_cvtss_f32(_mm_fmadd_ss(d, v, _mm_set_ss(a[i & 3])));                            \
+            const float mt = hx_h2f(x[i].m) * hx_h2f(y[i].s);                                              \
+            m[i & 3] += mt;                                                                                \
+        }                                                                                                  \
+        *s = ((a[0] + a[1]) + (a[2] + a[3])) + ((m[0] + m[1]) + (m[2] + m[3]));                            \
+    }
+
+HX_DOT_ASYM32(hx_vec_dot_q4_1_q8_1, block_q4_1, hx_blk_q4_1)
+HX_DOT_ASYM32(hx_vec_dot_q5_1_q8_1, block_q5_1, hx_blk_q5_1)
 
 /* ---- super-block types --------------------------------------------------
  * Each computes the reference's integer isum (and msum) of a super-block
@@ -701,7 +719,8 @@ static void hx_vec_dot_iq4_xs_q8_K(int64_t n, float *s, const void *vx, const vo
         }
         const int isum = hx_hsum_epi32(acc);
         const float d = hx_h2f(x[i].d) * y[i].d;
-        sum += d * (float)isum;
+        const float t = d * (float)isum; /* its own statement: never fused (the packed tile's order) */
+        sum += t;
     }
     *s = sum;
 }
