@@ -318,7 +318,7 @@ static void test_robustness(void) {
     size_t big = 200000;
     char *s = malloc(big);
     REQUIRE(s != NULL);
-    const char fills[] = {'a', ' ', '7', '!', '\n'};
+    const char fills[] = {'a', 'A', ' ', '7', '!', '\n'};
     for (size_t f = 0; f < sizeof fills; f++) {
         memset(s, fills[f], big);
         int32_t *ids = NULL;

@@ -279,6 +279,13 @@ static size_t run(const text *t, size_t i, size_t end, unsigned mask) {
     return j - i;
 }
 
+/* run, stopping after max: a bounded repeat like \p{N}{1,3} must not scan
+ * the rest of a long run at every match (200 KB of digits took seconds). */
+static size_t run_max(const text *t, size_t i, size_t end, unsigned mask, size_t max) {
+    if (i >= end) return 0;
+    return run(t, i, end - i > max ? i + max : end, mask);
+}
+
 /* A matcher returns the length of the match at p (0 = none). */
 typedef size_t (*matcher)(const text *t, size_t p, size_t end);
 
@@ -338,10 +345,7 @@ static size_t m_llama3_like(const text *t, size_t p, size_t end, size_t max_digi
     unsigned k = t->k[p];
     if (!is_crlf(cp) && !(k & K_N) && ((k & K_L) || (kat(t, p + 1, end) & K_L)))
         return 1 + run(t, p + 1, end, K_L);
-    if (k & K_N) {
-        size_t n = run(t, p, end, K_N);
-        return n < max_digits ? n : max_digits;
-    }
+    if (k & K_N) return run_max(t, p, end, K_N, max_digits);
     size_t sp = cp == ' ' ? 1 : 0;
     if (OTHER(kat(t, p + sp, end))) {
         size_t j = p + sp;
@@ -390,10 +394,7 @@ static size_t m_tekken_like(const text *t, size_t p, size_t end, size_t max_digi
     size_t len = m_cased_words(t, p, end, contr);
     if (len) return len;
     unsigned k = t->k[p];
-    if (k & K_N) {
-        size_t n = run(t, p, end, K_N);
-        return n < max_digits ? n : max_digits;
-    }
+    if (k & K_N) return run_max(t, p, end, K_N, max_digits);
     /*  ?[^\s\p{L}\p{N}]+[\r\n/]* */
     size_t sp = t->cp[p] == ' ' ? 1 : 0;
     if (OTHER(kat(t, p + sp, end))) {
@@ -435,11 +436,8 @@ static size_t m_punct_run_bt(const text *t, size_t p, size_t end) {
 }
 
 static size_t m_digits(const text *t, size_t p, size_t end) { return run(t, p, end, K_N); }
-static size_t m_digit(const text *t, size_t p, size_t end) { return run(t, p, end, K_N) ? 1 : 0; }
-static size_t m_digits3(const text *t, size_t p, size_t end) {
-    size_t n = run(t, p, end, K_N);
-    return n < 3 ? n : 3;
-}
+static size_t m_digit(const text *t, size_t p, size_t end) { return run_max(t, p, end, K_N, 1); }
+static size_t m_digits3(const text *t, size_t p, size_t end) { return run_max(t, p, end, K_N, 3); }
 /* [0-9][0-9][0-9] */
 static size_t m_ascii3(const text *t, size_t p, size_t end) {
     for (size_t i = 0; i < 3; i++) {
