@@ -405,8 +405,9 @@ static void check_level(void) {
 /* Runs check (4) on the types the dispatcher has AVX2 packed and decode
  * kernels for. */
 static void check_avx2_sets(void) {
-    static const uint32_t packed_types[] = {HEARTH_TYPE_Q4_0, HEARTH_TYPE_Q5_0, HEARTH_TYPE_Q8_0, HEARTH_TYPE_IQ4_NL,
-                                            HEARTH_TYPE_Q4_K, HEARTH_TYPE_Q5_K, HEARTH_TYPE_Q6_K};
+    static const uint32_t packed_types[] = {HEARTH_TYPE_Q4_0, HEARTH_TYPE_Q4_1, HEARTH_TYPE_Q5_0, HEARTH_TYPE_Q5_1,
+                                            HEARTH_TYPE_Q8_0, HEARTH_TYPE_IQ4_NL, HEARTH_TYPE_IQ4_XS, HEARTH_TYPE_Q2_K,
+                                            HEARTH_TYPE_Q3_K, HEARTH_TYPE_Q4_K, HEARTH_TYPE_Q5_K, HEARTH_TYPE_Q6_K};
     static const uint32_t gemv_types[] = {HEARTH_TYPE_Q4_0, HEARTH_TYPE_Q8_0};
     for (size_t i = 0; i < sizeof packed_types / sizeof *packed_types; i++) {
         const uint32_t t = packed_types[i];

@@ -172,25 +172,14 @@ PK_INLINE void k45_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, c
                 is[t] = j == 0 ? v : _mm256_add_epi32(is[t], v);
             }
         }
-        PK_UNROLL
-        for (int k = 0; k < 4; k++) {
-            const __m256i mk = _mm256_load_si256((const __m256i *)(const void *)(w + K4_MN + 32 * k));
-            PK_UNROLL
-            for (int t = 0; t < nt; t++) {
-                const __m256i v = _mm256_madd_epi16(mk, pk_bcast4(a[t] + ao + K4_ACT_BS + 4 * k));
-                ms[t] = k == 0 ? v : _mm256_add_epi32(ms[t], v);
-            }
-        }
+        pk_bsum_terms(w + K4_MN, 4, a, ao + K4_ACT_BS, nt, ms);
         const __m256 dx = _mm256_load_ps((const float *)(const void *)(w + K4_D));
         const __m256 mx = _mm256_load_ps((const float *)(const void *)(w + K4_DMIN));
         PK_UNROLL
         for (int t = 0; t < nt; t++) {
             float dyf;
             memcpy(&dyf, a[t] + ao, sizeof dyf);
-            const __m256 dy = _mm256_set1_ps(dyf);
-            const __m256 tt = _mm256_mul_ps(_mm256_mul_ps(dx, dy), _mm256_cvtepi32_ps(is[t]));
-            const __m256 tm = _mm256_mul_ps(_mm256_mul_ps(mx, dy), _mm256_cvtepi32_ps(ms[t]));
-            acc[t] = _mm256_add_ps(acc[t], _mm256_sub_ps(tt, tm));
+            acc[t] = pk_acc_with_min(acc[t], dx, mx, dyf, is[t], ms[t]);
         }
     }
     PK_UNROLL
@@ -398,15 +387,7 @@ PK_INLINE void k16_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, c
                 is[t] = c == 0 ? v : _mm256_add_epi32(is[t], v);
             }
         }
-        PK_UNROLL
-        for (int k = 0; k < 8; k++) {
-            const __m256i sk = _mm256_load_si256((const __m256i *)(const void *)(w + K16_SCP + 32 * k));
-            PK_UNROLL
-            for (int t = 0; t < nt; t++) {
-                const __m256i v = _mm256_madd_epi16(sk, pk_bcast4(a[t] + ao + K16_ACT_BS + 4 * k));
-                cs[t] = k == 0 ? v : _mm256_add_epi32(cs[t], v);
-            }
-        }
+        pk_bsum_terms(w + K16_SCP, 8, a, ao + K16_ACT_BS, nt, cs);
         const __m256 dx = _mm256_load_ps((const float *)(const void *)(w + K16_D));
         const __m256 mx = _mm256_load_ps((const float *)(const void *)(w + K16_DMIN));
         PK_UNROLL
@@ -415,9 +396,7 @@ PK_INLINE void k16_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, c
             memcpy(&dyf, a[t] + ao, sizeof dyf);
             const __m256 dy = _mm256_set1_ps(dyf);
             if (kind == PK_K2) {
-                const __m256 tt = _mm256_mul_ps(_mm256_mul_ps(dx, dy), _mm256_cvtepi32_ps(is[t]));
-                const __m256 tm = _mm256_mul_ps(_mm256_mul_ps(mx, dy), _mm256_cvtepi32_ps(cs[t]));
-                acc[t] = _mm256_add_ps(acc[t], _mm256_sub_ps(tt, tm));
+                acc[t] = pk_acc_with_min(acc[t], dx, mx, dyf, is[t], cs[t]);
             } else {
                 const __m256i isum = _mm256_sub_epi32(is[t], _mm256_slli_epi32(cs[t], kind == PK_K6 ? 5 : 2));
                 acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(_mm256_mul_ps(dx, dy), _mm256_cvtepi32_ps(isum)));
@@ -459,6 +438,6 @@ const hearth_packed_gemm *hearth_packed_gemm_avx2_k(uint32_t type) {
     case HEARTH_TYPE_Q6_K: return &k6_kernels;
     case HEARTH_TYPE_Q3_K: return &k3_kernels;
     case HEARTH_TYPE_Q2_K: return &k2_kernels;
-    default: return NULL;
+    default: return hearth_packed_gemm_avx2_extra(type);
     }
 }

@@ -54,4 +54,29 @@ PK_INLINE __m256i pk_bcast4(const uint8_t *p) {
     return _mm256_set1_epi32(a);
 }
 
+/* out[t] = sum over k < nk of madd(f_k, the 4 bytes at a[t] + off + 4k
+ * broadcast): per row (int32 lane r), the K-quants' sum of per-row factors
+ * (scales or mins, int16 pairs at f, 32 bytes apart) times activation
+ * sub-block sums (int16 pairs). nt is compile-time. */
+PK_INLINE void pk_bsum_terms(const uint8_t *f, int nk, const uint8_t *const *a, size_t off, int nt, __m256i *out) {
+    PK_UNROLL
+    for (int k = 0; k < nk; k++) {
+        const __m256i fk = _mm256_load_si256((const __m256i *)(const void *)(f + 32 * k));
+        PK_UNROLL
+        for (int t = 0; t < nt; t++) {
+            const __m256i v = _mm256_madd_epi16(fk, pk_bcast4(a[t] + off + 4 * k));
+            out[t] = k == 0 ? v : _mm256_add_epi32(out[t], v);
+        }
+    }
+}
+
+/* acc += (dx dy) isum - (mx dy) msum, the float statements of the
+ * K-quant vec_dots with a min (Q4_K, Q5_K, Q2_K), per row lane. */
+PK_INLINE __m256 pk_acc_with_min(__m256 acc, __m256 dx, __m256 mx, float dy, __m256i isum, __m256i msum) {
+    const __m256 vy = _mm256_set1_ps(dy);
+    const __m256 tt = _mm256_mul_ps(_mm256_mul_ps(dx, vy), _mm256_cvtepi32_ps(isum));
+    const __m256 tm = _mm256_mul_ps(_mm256_mul_ps(mx, vy), _mm256_cvtepi32_ps(msum));
+    return _mm256_add_ps(acc, _mm256_sub_ps(tt, tm));
+}
+
 #endif
