@@ -469,7 +469,8 @@ static void hx_vec_dot_q3_K_q8_K(int64_t n, float *s, const void *vx, const void
         }
         const int isum = hx_hsum_epi32(acc) - 4 * hx_scaled_bsums(sc, y[i].bsums);
         const float d = hx_h2f(x[i].d) * y[i].d;
-        sum += d * (float)isum;
+        const float t = d * (float)isum; /* its own statement: never fused (the packed tile's order) */
+        sum += t;
     }
     *s = sum;
 }
