@@ -215,8 +215,8 @@ PK_INLINE void pk_block(int k, const uint8_t *pk, const float *const d[HEARTH_PA
 
 /* A tile of a 32-value kind k of 8 rows and nt tokens (both compile-time):
  * block b goes to phase b % 4, as in the vec_dot. */
-PK_INLINE void pk_tile_nt(int k, int64_t n, float *s, size_t lds, const uint8_t *pk, const uint8_t *act, size_t ab,
-                          int nr, int nt) {
+PK_INLINE void pk_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, const uint8_t *act, size_t ab, int nr,
+                          int nt, int k) {
     const int64_t nb = n / 32;
     const float *d[HEARTH_PACK_TOKENS];
     const uint8_t *q[HEARTH_PACK_TOKENS];
@@ -248,21 +248,9 @@ PK_INLINE void pk_tile_nt(int k, int64_t n, float *s, size_t lds, const uint8_t 
                  nr);
 }
 
-/* Defines the tile kernel of kind K (see packed.h), specialised per token
- * count. Does not block. */
-#define PK_TILE(name, K)                                                                                          \
-    static void name(int64_t n, float *s, size_t lds, const void *packed, const void *act, size_t ab, int nr,   \
-                     int nt) {                                                                                    \
-        switch (nt) {                                                                                             \
-        case 1: pk_tile_nt(K, n, s, lds, packed, act, ab, nr, 1); break;                                         \
-        case 2: pk_tile_nt(K, n, s, lds, packed, act, ab, nr, 2); break;                                         \
-        case 3: pk_tile_nt(K, n, s, lds, packed, act, ab, nr, 3); break;                                         \
-        default: pk_tile_nt(K, n, s, lds, packed, act, ab, nr, HEARTH_PACK_TOKENS); break;                       \
-        }                                                                                                         \
-    }
-
-PK_TILE(q40_tile, PK_Q4_0)
-PK_TILE(q80_tile, PK_Q8_0)
+/* The Q4_0 and Q8_0 tile kernels; see packed.h. Do not block. */
+PK_DEFINE_TILE(q40_tile, pk_tile_nt, PK_Q4_0)
+PK_DEFINE_TILE(q80_tile, pk_tile_nt, PK_Q8_0)
 
 static const hearth_packed_gemm q40_kernels = {q40_group_bytes, q40_pack, q40_act_bytes, q40_act_convert,
                                                q40_tile};

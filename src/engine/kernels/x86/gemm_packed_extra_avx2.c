@@ -164,20 +164,9 @@ PK_INLINE void a1_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, co
     }
 }
 
-/* Defines the tile kernel of Q4_1 (Q5 = 0) or Q5_1 (see packed.h),
- * specialised per token count. Does not block. */
-#define A1_TILE(name, Q5)                                                                                        \
-    static void name(int64_t n, float *s, size_t lds, const void *packed, const void *act, size_t ab, int nr,   \
-                     int nt) {                                                                                   \
-        switch (nt) {                                                                                            \
-        case 1: a1_tile_nt(n, s, lds, packed, act, ab, nr, 1, Q5); break;                                        \
-        case 2: a1_tile_nt(n, s, lds, packed, act, ab, nr, 2, Q5); break;                                        \
-        case 3: a1_tile_nt(n, s, lds, packed, act, ab, nr, 3, Q5); break;                                        \
-        default: a1_tile_nt(n, s, lds, packed, act, ab, nr, HEARTH_PACK_TOKENS, Q5); break;                      \
-        }                                                                                                        \
-    }
-A1_TILE(q41_tile, 0)
-A1_TILE(q51_tile, 1)
+/* The Q4_1 and Q5_1 tile kernels; see packed.h. Do not block. */
+PK_DEFINE_TILE(q41_tile, a1_tile_nt, 0)
+PK_DEFINE_TILE(q51_tile, a1_tile_nt, 1)
 
 /* ---- IQ4_XS ------------------------------------------------------------ */
 enum { X4_BLOCK = 4384, X4_SUB = 512, X4_ABS = 0, X4_SGN = 256, X4_SC = 4096, X4_D = 4352 };
@@ -241,7 +230,8 @@ static void x4_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
 
 /* An IQ4_XS tile of 8 rows and nt (compile-time) tokens. */
 PK_INLINE void x4_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, const uint8_t *act, size_t ab, int nr,
-                          int nt) {
+                          int nt, int unused_kind) {
+    (void)unused_kind; /* one kind: PK_DEFINE_TILE's argument */
     const uint8_t *a[HEARTH_PACK_TOKENS];
     PK_UNROLL
     for (int t = 0; t < HEARTH_PACK_TOKENS; t++) a[t] = act + (t < nt ? (size_t)t * ab : 0);
@@ -282,14 +272,7 @@ PK_INLINE void x4_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, co
 }
 
 /* The IQ4_XS tile kernel; see packed.h. Does not block. */
-static void x4_tile(int64_t n, float *s, size_t lds, const void *packed, const void *act, size_t ab, int nr, int nt) {
-    switch (nt) {
-    case 1: x4_tile_nt(n, s, lds, packed, act, ab, nr, 1); break;
-    case 2: x4_tile_nt(n, s, lds, packed, act, ab, nr, 2); break;
-    case 3: x4_tile_nt(n, s, lds, packed, act, ab, nr, 3); break;
-    default: x4_tile_nt(n, s, lds, packed, act, ab, nr, HEARTH_PACK_TOKENS); break;
-    }
-}
+PK_DEFINE_TILE(x4_tile, x4_tile_nt, 0)
 
 static const hearth_packed_gemm q41_kernels = {a1_group_bytes, q41_pack, a1_act_bytes, a1_act_convert, q41_tile};
 static const hearth_packed_gemm q51_kernels = {a1_group_bytes, q51_pack, a1_act_bytes, a1_act_convert, q51_tile};

@@ -186,20 +186,9 @@ PK_INLINE void k45_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, c
     for (int t = 0; t < nt; t++) pk_store(s + (size_t)t * lds, acc[t], nr);
 }
 
-/* Defines the tile kernel of Q4_K (Q5 = 0) or Q5_K (see packed.h),
- * specialised per token count. Does not block. */
-#define K45_TILE(name, Q5)                                                                                       \
-    static void name(int64_t n, float *s, size_t lds, const void *packed, const void *act, size_t ab, int nr,   \
-                     int nt) {                                                                                   \
-        switch (nt) {                                                                                            \
-        case 1: k45_tile_nt(n, s, lds, packed, act, ab, nr, 1, Q5); break;                                       \
-        case 2: k45_tile_nt(n, s, lds, packed, act, ab, nr, 2, Q5); break;                                       \
-        case 3: k45_tile_nt(n, s, lds, packed, act, ab, nr, 3, Q5); break;                                       \
-        default: k45_tile_nt(n, s, lds, packed, act, ab, nr, HEARTH_PACK_TOKENS, Q5); break;                     \
-        }                                                                                                        \
-    }
-K45_TILE(k4_tile, 0)
-K45_TILE(k5_tile, 1)
+/* The Q4_K and Q5_K tile kernels; see packed.h. Do not block. */
+PK_DEFINE_TILE(k4_tile, k45_tile_nt, 0)
+PK_DEFINE_TILE(k5_tile, k45_tile_nt, 1)
 
 /* ---- Q6_K, Q3_K, Q2_K: 16 sub-blocks of 16 -------------------------------
  * A packed super-block holds, per 32-value chunk c (sub-blocks 2c, 2c+1 of
@@ -407,21 +396,10 @@ PK_INLINE void k16_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, c
     for (int t = 0; t < nt; t++) pk_store(s + (size_t)t * lds, acc[t], nr);
 }
 
-/* Defines the tile kernel of kind K (see packed.h), specialised per token
- * count. Does not block. */
-#define K16_TILE(name, K)                                                                                        \
-    static void name(int64_t n, float *s, size_t lds, const void *packed, const void *act, size_t ab, int nr,   \
-                     int nt) {                                                                                   \
-        switch (nt) {                                                                                            \
-        case 1: k16_tile_nt(n, s, lds, packed, act, ab, nr, 1, K); break;                                        \
-        case 2: k16_tile_nt(n, s, lds, packed, act, ab, nr, 2, K); break;                                        \
-        case 3: k16_tile_nt(n, s, lds, packed, act, ab, nr, 3, K); break;                                        \
-        default: k16_tile_nt(n, s, lds, packed, act, ab, nr, HEARTH_PACK_TOKENS, K); break;                      \
-        }                                                                                                        \
-    }
-K16_TILE(k6_tile, PK_K6)
-K16_TILE(k3_tile, PK_K3)
-K16_TILE(k2_tile, PK_K2)
+/* The Q6_K, Q3_K and Q2_K tile kernels; see packed.h. Do not block. */
+PK_DEFINE_TILE(k6_tile, k16_tile_nt, PK_K6)
+PK_DEFINE_TILE(k3_tile, k16_tile_nt, PK_K3)
+PK_DEFINE_TILE(k2_tile, k16_tile_nt, PK_K2)
 
 static const hearth_packed_gemm k4_kernels = {k4_group_bytes, k4_pack, k4_act_bytes, k4_act_convert, k4_tile};
 static const hearth_packed_gemm k5_kernels = {k4_group_bytes, k5_pack, k4_act_bytes, k4_act_convert, k5_tile};

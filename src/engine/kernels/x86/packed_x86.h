@@ -79,4 +79,18 @@ PK_INLINE __m256 pk_acc_with_min(__m256 acc, __m256 dx, __m256 mx, float dy, __m
     return _mm256_add_ps(acc, _mm256_sub_ps(tt, tm));
 }
 
+/* Defines the tile kernel `name` of kernels/packed.h: a switch on the token
+ * count that calls body(n, s, lds, packed, act, ab, nr, NT, kind) with NT
+ * a compile-time constant, so each count gets its own unrolled code. */
+#define PK_DEFINE_TILE(name, body, kind)                                                                        \
+    static void name(int64_t n, float *s, size_t lds, const void *packed, const void *act, size_t ab, int nr,   \
+                     int nt) {                                                                                   \
+        switch (nt) {                                                                                            \
+        case 1: body(n, s, lds, packed, act, ab, nr, 1, kind); break;                                            \
+        case 2: body(n, s, lds, packed, act, ab, nr, 2, kind); break;                                            \
+        case 3: body(n, s, lds, packed, act, ab, nr, 3, kind); break;                                            \
+        default: body(n, s, lds, packed, act, ab, nr, HEARTH_PACK_TOKENS, kind); break;                          \
+        }                                                                                                        \
+    }
+
 #endif
