@@ -77,7 +77,7 @@ static void q40_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
         }
         const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(s16, ones16), 7);
         _mm256_store_si256((__m256i *)(void *)(p + Q40_CORR), corr);
-        _mm256_store_ps((float *)(void *)(p + Q40_D), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)h)));
+        pk_store_scales(p + Q40_D, h);
     }
 }
 
@@ -165,7 +165,7 @@ PK_INLINE void sym_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst
             _mm256_store_si256((__m256i *)(void *)(p + Q80_ABS + 32 * g), _mm256_sign_epi8(o[g], o[g]));
             _mm256_store_si256((__m256i *)(void *)(p + Q80_SGN + 32 * g), o[g]);
         }
-        _mm256_store_ps((float *)(void *)(p + Q80_D), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)h)));
+        pk_store_scales(p + Q80_D, h);
     }
 }
 

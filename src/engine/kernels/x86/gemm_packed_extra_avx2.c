@@ -92,8 +92,8 @@ PK_INLINE void a1_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst,
         uint8_t *p = dst + (size_t)b * A1_BLOCK;
         PK_UNROLL
         for (int g = 0; g < 8; g++) _mm256_store_si256((__m256i *)(void *)(p + A1_QS + 32 * g), o[g]);
-        _mm256_store_ps((float *)(void *)(p + A1_D), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)hd)));
-        _mm256_store_ps((float *)(void *)(p + A1_M), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)hm)));
+        pk_store_scales(p + A1_D, hd);
+        pk_store_scales(p + A1_M, hm);
     }
 }
 
@@ -224,7 +224,7 @@ static void x4_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
             }
         }
         memcpy(p + X4_SC, sc, sizeof sc);
-        _mm256_store_ps((float *)(void *)(p + X4_D), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)hd)));
+        pk_store_scales(p + X4_D, hd);
     }
 }
 

@@ -116,8 +116,8 @@ PK_INLINE void k45_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst
         }
         memcpy(p + K4_SC, sc, sizeof sc);
         memcpy(p + K4_MN, mn, sizeof mn);
-        _mm256_store_ps((float *)(void *)(p + K4_D), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)hd)));
-        _mm256_store_ps((float *)(void *)(p + K4_DMIN), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)hm)));
+        pk_store_scales(p + K4_D, hd);
+        pk_store_scales(p + K4_DMIN, hm);
     }
 }
 
@@ -327,8 +327,8 @@ PK_INLINE void k16_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst
         }
         memcpy(p + K16_SC, sc, sizeof sc);
         memcpy(p + K16_SCP, scp, sizeof scp);
-        _mm256_store_ps((float *)(void *)(p + K16_D), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)hd)));
-        _mm256_store_ps((float *)(void *)(p + K16_DMIN), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)hm)));
+        pk_store_scales(p + K16_D, hd);
+        pk_store_scales(p + K16_DMIN, hm);
     }
 }
 

@@ -79,6 +79,12 @@ PK_INLINE __m256 pk_acc_with_min(__m256 acc, __m256 dx, __m256 mx, float dy, __m
     return _mm256_add_ps(acc, _mm256_sub_ps(tt, tm));
 }
 
+/* Stores the 8 rows' fp16 scales h as floats at dst (32-byte aligned): the
+ * per-row d (and m / dmin) of every packed layout. */
+PK_INLINE void pk_store_scales(uint8_t *dst, const uint16_t h[8]) {
+    _mm256_store_ps((float *)(void *)dst, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)h)));
+}
+
 /* Defines the tile kernel `name` of kernels/packed.h: a switch on the token
  * count that calls body(n, s, lds, packed, act, ab, nr, NT, kind) with NT
  * a compile-time constant, so each count gets its own unrolled code. */
