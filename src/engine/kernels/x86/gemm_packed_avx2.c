@@ -1,15 +1,18 @@
 /* gemm_packed_avx2.c - prefill kernels on repacked weight groups (AVX2 +
  * FMA + F16C; see kernels/packed.h).
  *
- * Q4_0: a packed group holds, per 32-value block, the signed weights q - 8
- * of 8 rows interleaved in 4-byte groups (32 bytes = values 4g..4g+3 of rows
- * 0..7), then 128 * sum(q - 8) per row (int32 x 8), then the rows' scales
- * (float x 8): 320 bytes per block. Activations are the Q8_0 quants plus 128
- * (unsigned 1..255, as maddubs wants its first operand) after the row's nb
- * block scales as floats. So per block and token the inner work is 8
- * broadcasts, 8 maddubs and 8 adds for 8 rows:
- *   sum (a + 128) * w = sum a * w + 128 * sum w,
- * with 16-bit pair sums of at most 2 * 255 * 8 = 4080, eight of which stay
+ * Q4_0: a packed group keeps the weights as 4-bit nibbles, so it is as
+ * small as the rows it comes from and cheap to build: per 32-value block,
+ * four 32-byte vectors, vector k holding bytes 4k..4k+3 of the 8 rows' qs
+ * (row r in int32 lane r: low nibbles are values 4k..4k+3, high nibbles
+ * values 16+4k..16+4k+3), then the rows' scales (float x 8): 160 bytes per
+ * block. Activations are the Q8_0 quants unchanged (their natural order is
+ * the packed one), after the row's nb block scales as floats and nb
+ * corrections 8 * sum(a) as int32. Per block and token the inner work is 8
+ * broadcasts, 8 maddubs and 8 adds for 8 rows, plus one AND, one shift and
+ * one AND per 4-byte group shared by all tokens:
+ *   sum (q - 8) * a = sum q * a - 8 * sum a,
+ * with 16-bit pair sums of at most 2 * 15 * 128 = 3840, eight of which stay
  * below 32768, so the block's integer is exact. The float statements are
  * those of the symmetric vec_dot (quant_x86_body.h): block b goes to
  * accumulator b % 4 as fma(d_x * d_y, (float)isum, acc), and the result is
@@ -25,86 +28,93 @@
 #include "engine/quant_blocks.h"
 #include "hearth/quant.h"
 
-enum { Q40_BLOCK = 320, Q40_QS = 0, Q40_CORR = 256, Q40_D = 288 };
+enum { Q40_BLOCK = 160, Q40_QS = 0, Q40_D = 128 };
 
 /* Returns the packed size of 8 rows of n Q4_0 values. Does not block. */
 static size_t q40_group_bytes(int64_t n) { return (size_t)(n / 32) * Q40_BLOCK; }
 
 /* Returns the activation row size for n values. Does not block. */
-static size_t q40_act_bytes(int64_t n) { return (size_t)(n / 32) * (sizeof(float) + 32); }
+static size_t q40_act_bytes(int64_t n) { return (size_t)(n / 32) * (2 * sizeof(float) + 32); }
 
-/* Converts one Q8_0 row: block scales as floats, then quants + 128. */
+/* Converts one Q8_0 row: block scales as floats, then 8 * sum(a) per
+ * block, then the quants as they are. */
 static void q40_act_convert(int64_t n, const void *src, void *dst) {
     const block_q8_0 *y = src;
     const int64_t nb = n / 32;
     float *d = dst;
-    uint8_t *q = (uint8_t *)dst + (size_t)nb * sizeof(float);
-    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    int32_t *bs = (int32_t *)dst + nb;
+    uint8_t *q = (uint8_t *)dst + (size_t)nb * 2 * sizeof(float);
     for (int64_t b = 0; b < nb; b++) {
         d[b] = _cvtsh_ss(y[b].d);
-        const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)y[b].qs);
-        _mm256_storeu_si256((__m256i *)(void *)(q + 32 * b), _mm256_xor_si256(v, bias));
+        int32_t sum = 0;
+        for (int i = 0; i < 32; i++) sum += y[b].qs[i];
+        bs[b] = 8 * sum;
+        memcpy(q + 32 * b, y[b].qs, 32);
     }
 }
 
-/* Packs up to 8 Q4_0 rows (see the file comment). Does not block. */
-static void q40_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
+/* Packs up to 8 Q4_0 rows (see the file comment): rows j and j + 4 share
+ * one vector, so a 4 x 4 transpose of 4-byte groups in each 128-bit half
+ * gives the packed vectors. */
+PK_INLINE void q40_pack_nr(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
     const int64_t nb = n / 32;
     uint8_t *dst = vdst;
-    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
     for (int64_t b = 0; b < nb; b++) {
-        __m256i r[8];
-        uint16_t h[8];
+        const uint8_t *x = (const uint8_t *)vx + (size_t)b * sizeof(block_q4_0); /* row 0's block b */
+        __m256i r[4];
         PK_UNROLL
-        for (int i = 0; i < 8; i++) {
-            if (i < nr) {
-                const block_q4_0 *x = (const block_q4_0 *)(const void *)((const uint8_t *)vx + (size_t)i * bx) + b;
-                r[i] = hx_unpack_sym((const uint8_t *)x, HX_K_Q4_0);
-                h[i] = x->d;
-            } else {
-                r[i] = _mm256_setzero_si256();
-                h[i] = 0;
-            }
+        for (int j = 0; j < 4; j++) {
+            const __m128i lo = j < nr ? _mm_loadu_si128((const __m128i *)(const void *)(x + (size_t)j * bx + 2))
+                                      : _mm_setzero_si128();
+            const __m128i hi = j + 4 < nr ? _mm_loadu_si128((const __m128i *)(const void *)(x + (size_t)(j + 4) * bx + 2))
+                                          : _mm_setzero_si128();
+            r[j] = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
         }
-        __m256i o[8];
-        pk_transpose8(r, o);
+        const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+        const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
         uint8_t *p = dst + (size_t)b * Q40_BLOCK;
-        __m256i s16 = _mm256_setzero_si256();
-        PK_UNROLL
-        for (int g = 0; g < 8; g++) {
-            _mm256_store_si256((__m256i *)(void *)(p + Q40_QS + 32 * g), o[g]);
-            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(ones8, o[g]));
-        }
-        const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(s16, ones16), 7);
-        _mm256_store_si256((__m256i *)(void *)(p + Q40_CORR), corr);
-        pk_store_scales(p + Q40_D, h);
+        _mm256_store_si256((__m256i *)(void *)(p + Q40_QS), _mm256_unpacklo_epi64(t0, t2));
+        _mm256_store_si256((__m256i *)(void *)(p + Q40_QS + 32), _mm256_unpackhi_epi64(t0, t2));
+        _mm256_store_si256((__m256i *)(void *)(p + Q40_QS + 64), _mm256_unpacklo_epi64(t1, t3));
+        _mm256_store_si256((__m256i *)(void *)(p + Q40_QS + 96), _mm256_unpackhi_epi64(t1, t3));
+        pk_store_row_scales(p + Q40_D, x, bx, nr);
     }
+}
+
+/* q40_pack_nr with the common full group compiled on its own. Does not
+ * block. */
+static void q40_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
+    if (nr == HEARTH_PACK_ROWS)
+        q40_pack_nr(n, vx, bx, HEARTH_PACK_ROWS, vdst);
+    else
+        q40_pack_nr(n, vx, bx, nr, vdst);
 }
 
 /* Block b of the tile for nt tokens (compile-time): acc[t] += d_x d_y isum
  * for each token t. */
 PK_INLINE void q40_block(const uint8_t *pk, const float *const d[HEARTH_PACK_TOKENS],
-                         const uint8_t *const q[HEARTH_PACK_TOKENS], int64_t b, int nt, __m256 *acc[HEARTH_PACK_TOKENS]) {
+                         const int32_t *const bs[HEARTH_PACK_TOKENS], const uint8_t *const q[HEARTH_PACK_TOKENS],
+                         int64_t b, int nt, __m256 *acc[HEARTH_PACK_TOKENS]) {
     const uint8_t *w = pk + (size_t)b * Q40_BLOCK;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256i s[HEARTH_PACK_TOKENS];
     PK_UNROLL
-    for (int g = 0; g < 8; g++) {
-        const __m256i wg = _mm256_load_si256((const __m256i *)(const void *)(w + 32 * g));
+    for (int k = 0; k < 4; k++) {
+        const __m256i wq = _mm256_load_si256((const __m256i *)(const void *)(w + Q40_QS + 32 * k));
+        const __m256i lo = _mm256_and_si256(wq, m4), hi = _mm256_and_si256(_mm256_srli_epi16(wq, 4), m4);
         PK_UNROLL
         for (int t = 0; t < nt; t++) {
-            int32_t a;
-            memcpy(&a, q[t] + 32 * b + 4 * g, 4);
-            const __m256i p = _mm256_maddubs_epi16(_mm256_set1_epi32(a), wg);
-            s[t] = g == 0 ? p : _mm256_add_epi16(s[t], p);
+            const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, pk_bcast4(q[t] + 32 * b + 4 * k)),
+                                               _mm256_maddubs_epi16(hi, pk_bcast4(q[t] + 32 * b + 16 + 4 * k)));
+            s[t] = k == 0 ? p : _mm256_add_epi16(s[t], p);
             PK_CHAIN(s[t]);
         }
     }
     const __m256i ones = _mm256_set1_epi16(1);
-    const __m256i corr = _mm256_load_si256((const __m256i *)(const void *)(w + Q40_CORR));
     const __m256 dx = _mm256_load_ps((const float *)(const void *)(w + Q40_D));
     PK_UNROLL
     for (int t = 0; t < nt; t++) {
-        const __m256i i = _mm256_sub_epi32(_mm256_madd_epi16(s[t], ones), corr);
+        const __m256i i = _mm256_sub_epi32(_mm256_madd_epi16(s[t], ones), _mm256_set1_epi32(bs[t][b]));
         *acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dx, _mm256_broadcast_ss(d[t] + b)), _mm256_cvtepi32_ps(i), *acc[t]);
     }
 }
@@ -123,6 +133,9 @@ enum { Q80_BLOCK = 544, Q80_ABS = 0, Q80_SGN = 256, Q80_D = 512 };
 
 /* Returns the packed size of 8 rows of n Q8_0 values. Does not block. */
 static size_t q80_group_bytes(int64_t n) { return (size_t)(n / 32) * Q80_BLOCK; }
+
+/* Returns the activation row size for n values. Does not block. */
+static size_t q80_act_bytes(int64_t n) { return (size_t)(n / 32) * (sizeof(float) + 32); }
 
 /* Converts one Q8_0 activation row: block scales as floats, then quants. */
 static void q80_act_convert(int64_t n, const void *src, void *dst) {
@@ -146,18 +159,9 @@ PK_INLINE void sym_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst
     uint8_t *dst = vdst;
     for (int64_t b = 0; b < nb; b++) {
         __m256i r[8], o[8];
-        uint16_t h[8];
         PK_UNROLL
-        for (int i = 0; i < 8; i++) {
-            if (i < nr) {
-                const uint8_t *x = (const uint8_t *)vx + (size_t)i * bx + (size_t)b * xs;
-                r[i] = hx_unpack_sym(x, k);
-                memcpy(&h[i], x, 2);
-            } else {
-                r[i] = _mm256_setzero_si256();
-                h[i] = 0;
-            }
-        }
+        for (int i = 0; i < 8; i++)
+            r[i] = i < nr ? hx_unpack_sym((const uint8_t *)vx + (size_t)i * bx + (size_t)b * xs, k) : _mm256_setzero_si256();
         pk_transpose8(r, o);
         uint8_t *p = dst + (size_t)b * Q80_BLOCK;
         PK_UNROLL
@@ -165,7 +169,7 @@ PK_INLINE void sym_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst
             _mm256_store_si256((__m256i *)(void *)(p + Q80_ABS + 32 * g), _mm256_sign_epi8(o[g], o[g]));
             _mm256_store_si256((__m256i *)(void *)(p + Q80_SGN + 32 * g), o[g]);
         }
-        pk_store_scales(p + Q80_D, h);
+        pk_store_row_scales(p + Q80_D, (const uint8_t *)vx + (size_t)b * xs, bx, nr);
     }
 }
 
@@ -206,9 +210,10 @@ enum { PK_Q4_0, PK_Q8_0 };
 
 /* Block b of a tile of kind k (compile-time). */
 PK_INLINE void pk_block(int k, const uint8_t *pk, const float *const d[HEARTH_PACK_TOKENS],
-                        const uint8_t *const q[HEARTH_PACK_TOKENS], int64_t b, int nt, __m256 *acc[HEARTH_PACK_TOKENS]) {
+                        const int32_t *const bs[HEARTH_PACK_TOKENS], const uint8_t *const q[HEARTH_PACK_TOKENS], int64_t b,
+                        int nt, __m256 *acc[HEARTH_PACK_TOKENS]) {
     if (k == PK_Q4_0)
-        q40_block(pk, d, q, b, nt, acc);
+        q40_block(pk, d, bs, q, b, nt, acc);
     else
         q80_block(pk, d, q, b, nt, acc);
 }
@@ -219,12 +224,14 @@ PK_INLINE void pk_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, co
                           int nt, int k) {
     const int64_t nb = n / 32;
     const float *d[HEARTH_PACK_TOKENS];
+    const int32_t *bs[HEARTH_PACK_TOKENS]; /* Q4_0 only */
     const uint8_t *q[HEARTH_PACK_TOKENS];
     PK_UNROLL
     for (int t = 0; t < HEARTH_PACK_TOKENS; t++) {
         const uint8_t *a = act + (t < nt ? (size_t)t * ab : 0);
         d[t] = (const float *)(const void *)a;
-        q[t] = a + (size_t)nb * sizeof(float);
+        bs[t] = (const int32_t *)(const void *)(a + (size_t)nb * sizeof(float));
+        q[t] = a + (size_t)nb * (k == PK_Q4_0 ? 2 : 1) * sizeof(float);
     }
     /* One phase at a time: only nt accumulators stay live (all 4 phases at
      * once need 16 and the compiler spills them), and each phase still adds
@@ -238,7 +245,7 @@ PK_INLINE void pk_tile_nt(int64_t n, float *s, size_t lds, const uint8_t *pk, co
             acc[t] = _mm256_setzero_ps();
             ap[t] = &acc[t];
         }
-        for (int64_t b = p; b < nb; b += 4) pk_block(k, pk, d, q, b, nt, ap);
+        for (int64_t b = p; b < nb; b += 4) pk_block(k, pk, d, bs, q, b, nt, ap);
         PK_UNROLL
         for (int t = 0; t < nt; t++) res[p][t] = acc[t];
     }
@@ -254,11 +261,11 @@ PK_DEFINE_TILE(q80_tile, pk_tile_nt, PK_Q8_0)
 
 static const hearth_packed_gemm q40_kernels = {q40_group_bytes, q40_pack, q40_act_bytes, q40_act_convert,
                                                q40_tile};
-static const hearth_packed_gemm q80_kernels = {q80_group_bytes, q80_pack, q40_act_bytes, q80_act_convert,
+static const hearth_packed_gemm q80_kernels = {q80_group_bytes, q80_pack, q80_act_bytes, q80_act_convert,
                                                q80_tile};
-static const hearth_packed_gemm q50_kernels = {q80_group_bytes, q50_pack, q40_act_bytes, q80_act_convert,
+static const hearth_packed_gemm q50_kernels = {q80_group_bytes, q50_pack, q80_act_bytes, q80_act_convert,
                                                q80_tile};
-static const hearth_packed_gemm iq4nl_kernels = {q80_group_bytes, iq4nl_pack, q40_act_bytes, q80_act_convert,
+static const hearth_packed_gemm iq4nl_kernels = {q80_group_bytes, iq4nl_pack, q80_act_bytes, q80_act_convert,
                                                  q80_tile};
 
 /* Returns the AVX2 packed kernels of `type`, or NULL. Does not block. */

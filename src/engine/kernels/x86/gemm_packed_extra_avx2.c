@@ -69,7 +69,6 @@ PK_INLINE void a1_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst,
     uint8_t *dst = vdst;
     for (int64_t b = 0; b < nb; b++) {
         __m256i r[8], o[8];
-        uint16_t hd[8], hm[8];
         PK_UNROLL
         for (int i = 0; i < 8; i++) {
             if (i < nr) {
@@ -81,19 +80,17 @@ PK_INLINE void a1_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst,
                 } else {
                     r[i] = hx_nibbles(((const block_q4_1 *)(const void *)x)->qs);
                 }
-                memcpy(&hd[i], x, 2); /* d, then m, lead both blocks */
-                memcpy(&hm[i], x + 2, 2);
             } else {
                 r[i] = _mm256_setzero_si256();
-                hd[i] = hm[i] = 0;
             }
         }
         pk_transpose8(r, o);
         uint8_t *p = dst + (size_t)b * A1_BLOCK;
         PK_UNROLL
         for (int g = 0; g < 8; g++) _mm256_store_si256((__m256i *)(void *)(p + A1_QS + 32 * g), o[g]);
-        pk_store_scales(p + A1_D, hd);
-        pk_store_scales(p + A1_M, hm);
+        /* d, then m, lead both blocks */
+        pk_store_row_scales(p + A1_D, (const uint8_t *)vx + (size_t)b * xs, bx, nr);
+        pk_store_row_scales(p + A1_M, (const uint8_t *)vx + (size_t)b * xs + 2, bx, nr);
     }
 }
 

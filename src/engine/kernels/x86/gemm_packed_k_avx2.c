@@ -46,13 +46,54 @@ static void k4_act_convert(int64_t n, const void *src, void *dst) {
     }
 }
 
-/* The 8 6-bit scales and mins of a Q4_K super-block (quant_blocks.h). */
-static void k4_scales(const uint8_t *q, int16_t sc[8], int16_t m[8]) {
-    for (int j = 0; j < 4; j++) {
-        sc[j] = (int16_t)(q[j] & 63);
-        m[j] = (int16_t)(q[j + 4] & 63);
-        sc[j + 4] = (int16_t)((q[j + 8] & 0x0F) | (q[j] >> 6) << 4);
-        m[j + 4] = (int16_t)((q[j + 8] >> 4) | (q[j + 4] >> 6) << 4);
+/* Returns the 4 bytes at p (rows past nr read as 0) of the 8 rows at x[i],
+ * as int32 lane i. */
+PK_INLINE __m256i k4_row_words(const uint8_t *const x[8], size_t off, int nr) {
+    int32_t w[8];
+    PK_UNROLL
+    for (int i = 0; i < 8; i++) {
+        w[i] = 0;
+        if (i < nr) memcpy(&w[i], x[i] + off, 4);
+    }
+    return _mm256_setr_epi32(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]);
+}
+
+/* Stores the 8 rows' 6-bit sub-block scales and mins of a Q4_K (or Q5_K)
+ * super-block in the packed layout (K4_SC, K4_MN). The 12 scale bytes of
+ * row i are read as 3 words, lane i of u0, u1, u2; per byte j < 4:
+ *   scale j = u0 & 63,  scale j+4 = (u2 & 15) | (u0 >> 6) << 4,
+ *   min j   = u1 & 63,  min j+4   = (u2 >> 4) | (u1 >> 6) << 4
+ * (quant_blocks.h), so all 8 rows decode at once; then one byte shuffle per
+ * output vector spreads them into the int16 lanes. Working in registers
+ * matters: building the tables with 2-byte stores and copying them out
+ * stalled on store forwarding. */
+PK_INLINE void k4_store_scales(uint8_t *p, const uint8_t *const x[8], int nr) {
+    const __m256i u0 = k4_row_words(x, 4, nr), u1 = k4_row_words(x, 8, nr), u2 = k4_row_words(x, 12, nr);
+    const __m256i m6 = _mm256_set1_epi8(63), m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    const __m256i sc_lo = _mm256_and_si256(u0, m6), mn_lo = _mm256_and_si256(u1, m6);
+    const __m256i sc_hi = _mm256_or_si256(_mm256_and_si256(u2, m4),
+                                          _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u0, 6), m2), 4));
+    const __m256i mn_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 4), m4),
+                                          _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u1, 6), m2), 4));
+    PK_UNROLL
+    for (int j = 0; j < 8; j++) {
+        /* row r's 4 bytes: its byte j % 4, 0, the same byte, 0 */
+        const char b = (char)(j & 3);
+        const __m256i idx = _mm256_setr_epi8(b, -1, b, -1, (char)(4 + b), -1, (char)(4 + b), -1, (char)(8 + b), -1,
+                                             (char)(8 + b), -1, (char)(12 + b), -1, (char)(12 + b), -1, b, -1, b, -1,
+                                             (char)(4 + b), -1, (char)(4 + b), -1, (char)(8 + b), -1, (char)(8 + b), -1,
+                                             (char)(12 + b), -1, (char)(12 + b), -1);
+        _mm256_store_si256((__m256i *)(void *)(p + K4_SC + 32 * j), _mm256_shuffle_epi8(j < 4 ? sc_lo : sc_hi, idx));
+    }
+    PK_UNROLL
+    for (int k = 0; k < 4; k++) {
+        /* row r's 4 bytes: its bytes 2k % 4 and 2k % 4 + 1 as int16 */
+        const char b = (char)((2 * k) & 3), c = (char)(b + 1);
+        const __m256i idx = _mm256_setr_epi8(b, -1, c, -1, (char)(4 + b), -1, (char)(4 + c), -1, (char)(8 + b), -1,
+                                             (char)(8 + c), -1, (char)(12 + b), -1, (char)(12 + c), -1, b, -1, c, -1,
+                                             (char)(4 + b), -1, (char)(4 + c), -1, (char)(8 + b), -1, (char)(8 + c), -1,
+                                             (char)(12 + b), -1, (char)(12 + c), -1);
+        _mm256_store_si256((__m256i *)(void *)(p + K4_MN + 32 * k), _mm256_shuffle_epi8(k < 2 ? mn_lo : mn_hi, idx));
     }
 }
 
@@ -98,26 +139,10 @@ PK_INLINE void k45_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst
             for (int g = 0; g < 8; g++)
                 _mm256_store_si256((__m256i *)(void *)(p + K4_QS + 256 * (2 * c + 1) + 32 * g), o[g]);
         }
-        int16_t sc[8][16], mn[4][16];
-        uint16_t hd[8], hm[8];
-        for (int i = 0; i < 8; i++) {
-            int16_t s8[8] = {0}, m8[8] = {0};
-            hd[i] = hm[i] = 0;
-            if (x[i]) {
-                k4_scales(x[i] + 4, s8, m8);
-                memcpy(&hd[i], x[i], 2);
-                memcpy(&hm[i], x[i] + 2, 2);
-            }
-            for (int j = 0; j < 8; j++) sc[j][2 * i] = sc[j][2 * i + 1] = s8[j];
-            for (int k = 0; k < 4; k++) {
-                mn[k][2 * i] = m8[2 * k];
-                mn[k][2 * i + 1] = m8[2 * k + 1];
-            }
-        }
-        memcpy(p + K4_SC, sc, sizeof sc);
-        memcpy(p + K4_MN, mn, sizeof mn);
-        pk_store_scales(p + K4_D, hd);
-        pk_store_scales(p + K4_DMIN, hm);
+        k4_store_scales(p, x, nr);
+        const uint8_t *x0 = (const uint8_t *)vx + (size_t)b * xs; /* d, then dmin, lead the super-block */
+        pk_store_row_scales(p + K4_D, x0, bx, nr);
+        pk_store_row_scales(p + K4_DMIN, x0 + 2, bx, nr);
     }
 }
 

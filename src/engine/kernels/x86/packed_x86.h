@@ -82,7 +82,30 @@ PK_INLINE __m256 pk_acc_with_min(__m256 acc, __m256 dx, __m256 mx, float dy, __m
 /* Stores the 8 rows' fp16 scales h as floats at dst (32-byte aligned): the
  * per-row d (and m / dmin) of every packed layout. */
 PK_INLINE void pk_store_scales(uint8_t *dst, const uint16_t h[8]) {
-    _mm256_store_ps((float *)(void *)dst, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)h)));
+    const __m128i v = _mm_set_epi16((short)h[7], (short)h[6], (short)h[5], (short)h[4], (short)h[3], (short)h[2],
+                                    (short)h[1], (short)h[0]);
+    _mm256_store_ps((float *)(void *)dst, _mm256_cvtph_ps(v));
+}
+
+/* Stores as floats at dst (32-byte aligned) the fp16 scales at p of rows
+ * 0..nr-1 (stride bytes apart; missing rows get 0). For the per-block
+ * scales of the 32-value types, which are packed once per 32 values: each
+ * is inserted straight from memory, because an array of them spilled as
+ * 2-byte stores and reloaded wider stalled every block on store forwarding
+ * (half the packing time). */
+PK_INLINE void pk_store_row_scales(uint8_t *dst, const uint8_t *p, size_t stride, int nr) {
+    __m128i v = _mm_setzero_si128();
+    int16_t h;
+    /* _mm_insert_epi16 wants a literal lane (clang does not unroll first) */
+#define PK_ROW_SCALE(i)                                                                                          \
+    if ((i) < nr) {                                                                                              \
+        memcpy(&h, p + (size_t)(i) * stride, 2);                                                                 \
+        v = _mm_insert_epi16(v, h, (i));                                                                         \
+    }
+    PK_ROW_SCALE(0) PK_ROW_SCALE(1) PK_ROW_SCALE(2) PK_ROW_SCALE(3)
+    PK_ROW_SCALE(4) PK_ROW_SCALE(5) PK_ROW_SCALE(6) PK_ROW_SCALE(7)
+#undef PK_ROW_SCALE
+    _mm256_store_ps((float *)(void *)dst, _mm256_cvtph_ps(v));
 }
 
 /* Defines the tile kernel `name` of kernels/packed.h: a switch on the token
