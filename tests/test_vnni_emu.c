@@ -242,9 +242,9 @@ static void fill_act(uint32_t at, uint8_t *p, int64_t n, int mode, int k, float 
         fill_row(at, true, p, n, mode, f);
 }
 
-/* Checks every tile shape of type t's AVX2 packed kernels against the
- * emulated vec_dot; returns the number of tiles. */
-static int check_packed(uint32_t t, const hearth_packed_gemm *pk, const hearth_type_traits *emu) {
+/* Checks every tile shape of type t's packed kernels pk (`set` names them
+ * in messages) against the emulated vec_dot; returns the number of tiles. */
+static int check_packed(uint32_t t, const hearth_packed_gemm *pk, const hearth_type_traits *emu, const char *set) {
     static const int blocks[] = {1, 3, 4, 5, 7, 9, 13, 64};
     int tiles = 0;
     for (size_t bi = 0; bi < sizeof blocks / sizeof *blocks; bi++) {
@@ -285,10 +285,10 @@ static int check_packed(uint32_t t, const hearth_packed_gemm *pk, const hearth_t
                             const float v = out[k * LDS + r];
                             if (k < nt && r < nr)
                                 CHECK(memcmp(&v, &want[k][r], sizeof v) == 0,
-                                      "%s avx2 packed nb=%d %dx%d (r%d,t%d): %.9g != %s vec_dot %.9g (mode %d)",
-                                      emu->name, blocks[bi], nr, nt, r, k, v, LEVEL, want[k][r], mode);
+                                      "%s %s packed nb=%d %dx%d (r%d,t%d): %.9g != %s vec_dot %.9g (mode %d)",
+                                      emu->name, set, blocks[bi], nr, nt, r, k, v, LEVEL, want[k][r], mode);
                             else
-                                CHECK(v == -12345.0f, "%s avx2 packed %dx%d wrote outside its tile", emu->name, nr, nt);
+                                CHECK(v == -12345.0f, "%s %s packed %dx%d wrote outside its tile", emu->name, set, nr, nt);
                         }
                 }
             }
@@ -415,7 +415,17 @@ static void check_avx2_sets(void) {
         const hearth_packed_gemm *pk = hearth_packed_gemm_avx2(t);
         CHECK(pk != NULL, "no AVX2 packed kernels for %s", hearth_type_get_ref(t)->name);
         if (!pk || !emu_traits(t, &emu)) continue;
-        printf("%s: %d avx2 packed tiles equal the %s vec_dot\n", emu.name, check_packed(t, pk, &emu), LEVEL);
+        printf("%s: %d avx2 packed tiles equal the %s vec_dot\n", emu.name, check_packed(t, pk, &emu, "avx2"), LEVEL);
+    }
+    /* the level's own VNNI packed kernels (gemm_packed_avx512.c) */
+    static const uint32_t vnni_types[] = {HEARTH_TYPE_Q4_0, HEARTH_TYPE_Q8_0, HEARTH_TYPE_Q5_0, HEARTH_TYPE_IQ4_NL};
+    for (size_t i = 0; i < sizeof vnni_types / sizeof *vnni_types; i++) {
+        const uint32_t t = vnni_types[i];
+        hearth_type_traits emu;
+        const hearth_packed_gemm *pk = vnni_emu_packed_get(t);
+        CHECK(pk != NULL, "no VNNI packed kernels for %s", hearth_type_get_ref(t)->name);
+        if (!pk || !emu_traits(t, &emu)) continue;
+        printf("%s: %d vnni packed tiles equal the %s vec_dot\n", emu.name, check_packed(t, pk, &emu, "vnni"), LEVEL);
     }
     for (size_t i = 0; i < sizeof gemv_types / sizeof *gemv_types; i++) {
         const uint32_t t = gemv_types[i];

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "engine/kernels/dispatch.h"
+#include "engine/kernels/packed.h"
 
 /* Writes up to cap entries of the emulated level's kernel list (the shared
  * body's hx_body_list, as hearth_kernels_list_avx512 starts with) to out;
@@ -24,6 +25,11 @@ size_t vnni_emu_kernels_list(hearth_kernel_entry *out, size_t cap);
 /* Writes up to cap entries of the emulated level's tile (gemm) list, as
  * hearth_gemm_list_avx512; returns how many it wrote. Does not block. */
 size_t vnni_emu_gemm_list(hearth_gemm_entry *out, size_t cap);
+
+/* The AVX-512 level's VNNI packed kernels of `type` (gemm_packed_sym_body.h
+ * as gemm_packed_avx512.c builds it, emulated), or NULL for the types that
+ * level takes from the AVX2 set. Does not block. */
+const hearth_packed_gemm *vnni_emu_packed_get(uint32_t type);
 
 /* out[i] = acc[i] + sum over k < 4 of u[4i + k] * s[4i + k] (wrapping), as
  * the emulated vpdpbusd computes it; for checking the emulation itself.

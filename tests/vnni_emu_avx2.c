@@ -33,6 +33,9 @@ static inline __m256i emu_dot_u8s8(__m256i acc, __m256i u, __m256i s) {
 #define HX_VNNI 1
 #include "engine/kernels/x86/quant_x86_body.h"
 #include "engine/kernels/x86/gemm_x86_body.h"
+#define PK_VNNI 1
+#define PK_DOT_U8S8(acc, u, s) emu_dot_u8s8(acc, u, s)
+#include "engine/kernels/x86/gemm_packed_sym_body.h"
 
 /* See vnni_emu.h. */
 size_t vnni_emu_kernels_list(hearth_kernel_entry *out, size_t cap) {
@@ -44,6 +47,9 @@ size_t vnni_emu_gemm_list(hearth_gemm_entry *out, size_t cap) {
     const size_t n = hx_gemm_body_list(out, cap);
     return n + hx_gemm_float_list(out + n, cap - n);
 }
+
+/* See vnni_emu.h. */
+const hearth_packed_gemm *vnni_emu_packed_get(uint32_t type) { return pk_sym_get(type); }
 
 /* See vnni_emu.h. */
 void vnni_emu_dpbusd(int32_t out[8], const int32_t acc[8], const uint8_t u[32], const int8_t s[32]) {

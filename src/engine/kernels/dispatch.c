@@ -125,12 +125,14 @@ const char *hearth_kernels_isa(void) {
 }
 
 /* Returns the packed prefill kernels of `type` for the selected level, or
- * NULL; see packed.h. The AVX-512 level runs the AVX2 set: its symmetric
- * vec_dots have the same float statements (gemm_x86_body.h). */
+ * NULL; see packed.h. The AVX-512 level's set is the AVX2 one with VNNI
+ * tiles for the symmetric types: every level's vec_dots have the same exact
+ * block integers and float statements (gemm_x86_body.h). */
 const hearth_packed_gemm *hearth_packed_gemm_get(uint32_t type) {
 #if defined(__x86_64__)
     const hearth_isa isa = hearth_kernels_level();
-    if (isa == HEARTH_ISA_AVX2 || isa == HEARTH_ISA_AVX512) return hearth_packed_gemm_avx2(type);
+    if (isa == HEARTH_ISA_AVX2) return hearth_packed_gemm_avx2(type);
+    if (isa == HEARTH_ISA_AVX512) return hearth_packed_gemm_avx512(type);
 #else
     (void)type;
 #endif

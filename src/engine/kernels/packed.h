@@ -49,6 +49,9 @@ const hearth_packed_gemm *hearth_packed_gemm_get(uint32_t type);
 const hearth_packed_gemm *hearth_packed_gemm_avx2(uint32_t type);
 const hearth_packed_gemm *hearth_packed_gemm_avx2_k(uint32_t type);
 /* IQ4_XS, Q4_1 and Q5_1 (x86/gemm_packed_extra_avx2.c), after the K-quants. */
+/* The AVX-512 level's set (x86/gemm_packed_avx512.c): the symmetric 32-value
+ * types with VNNI byte dots, then the AVX2 K-quants and the rest. */
+const hearth_packed_gemm *hearth_packed_gemm_avx512(uint32_t type);
 const hearth_packed_gemm *hearth_packed_gemm_avx2_extra(uint32_t type);
 
 #endif
