@@ -274,6 +274,9 @@ static void check_detection(void) {
         const bool z = cpuinfo_has("flags", "avx512f avx512bw avx512vl avx512dq avx512_vnni", &found);
         CHECK(z == hearth_cpu_supports(HEARTH_ISA_AVX512), "/proc/cpuinfo avx512 f/bw/vl/dq/vnni = %d, detection = %d",
               z, hearth_cpu_supports(HEARTH_ISA_AVX512));
+        const bool vnni = cpuinfo_has("flags", "avx2 fma f16c avx_vnni", &found);
+        CHECK(vnni == hearth_cpu_supports(HEARTH_ISA_AVXVNNI), "/proc/cpuinfo avx2/fma/f16c/avx_vnni = %d, detection = %d",
+              vnni, hearth_cpu_supports(HEARTH_ISA_AVXVNNI));
         const bool bf16 = cpuinfo_has("flags", "avx512_bf16", &found);
         CHECK(!z || bf16 == hearth_cpu_features_get()->avx512_bf16, "avx512_bf16 detection");
     }
@@ -312,7 +315,8 @@ static void check_detection(void) {
     }
     /* the env cap parser */
     CHECK(hearth_isa_cap_rank("scalar") == 0 && hearth_isa_cap_rank("avx2") == 1 && hearth_isa_cap_rank("neon") == 1 &&
-              hearth_isa_cap_rank("avx512") == 2 && hearth_isa_cap_rank("dotprod") == 2 &&
+              hearth_isa_cap_rank("avx512") == 2 && hearth_isa_cap_rank("avxvnni") == 2 &&
+              hearth_isa_cap_rank("dotprod") == 2 &&
               hearth_isa_cap_rank("i8mm") == 3 && hearth_isa_cap_rank("bogus") == -1 && hearth_isa_cap_rank(NULL) == -1,
           "HEARTH_ISA names");
 }
@@ -362,7 +366,8 @@ int main(void) {
             }
             /* Tile kernels exist for the x86 levels and ARM i8mm; the NEON
              * and dotprod levels run matmuls through their vec_dot. */
-            const bool has_tiles = isa == HEARTH_ISA_AVX2 || isa == HEARTH_ISA_AVX512 || isa == HEARTH_ISA_I8MM;
+            const bool x86 = isa == HEARTH_ISA_AVX2 || isa == HEARTH_ISA_AVXVNNI || isa == HEARTH_ISA_AVX512;
+            const bool has_tiles = x86 || isa == HEARTH_ISA_I8MM;
             for (size_t i = 0; has_tiles && i < sizeof expect_gemm / sizeof expect_gemm[0]; i++) {
                 hearth_type_traits tr;
                 hearth_kernels_traits_for(isa, expect_gemm[i], &tr);
@@ -372,7 +377,6 @@ int main(void) {
             }
             /* and the x86 levels tile float weights too */
             static const uint32_t expect_float_gemm[] = {HEARTH_TYPE_F32, HEARTH_TYPE_F16};
-            const bool x86 = isa == HEARTH_ISA_AVX2 || isa == HEARTH_ISA_AVX512;
             for (size_t i = 0; x86 && i < sizeof expect_float_gemm / sizeof expect_float_gemm[0]; i++) {
                 hearth_type_traits tr;
                 hearth_kernels_traits_for(isa, expect_float_gemm[i], &tr);

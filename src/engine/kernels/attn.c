@@ -16,7 +16,7 @@ static void choose(void) {
     chosen_f16_row = hearth_f16_row_ref;
 #if defined(__x86_64__) || defined(_M_X64)
     hearth_isa isa = hearth_cpu_best_isa();
-    if (isa == HEARTH_ISA_AVX2 || isa == HEARTH_ISA_AVX512) {
+    if (isa == HEARTH_ISA_AVX2 || isa == HEARTH_ISA_AVXVNNI || isa == HEARTH_ISA_AVX512) {
         chosen = hearth_attn_avx2;
         chosen_f16 = hearth_attn_f16_avx2;
         chosen_f16_row = hearth_f16_row_avx2;

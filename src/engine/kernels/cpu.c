@@ -135,6 +135,8 @@ bool hearth_cpu_supports(hearth_isa isa) {
 #ifdef HEARTH_CPU_X86
     case HEARTH_ISA_AVX2:
         return f->avx2 && f->fma && f->f16c;
+    case HEARTH_ISA_AVXVNNI:
+        return f->avx2 && f->fma && f->f16c && f->avx_vnni;
     case HEARTH_ISA_AVX512:
         return f->avx2 && f->fma && f->f16c && f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq &&
                f->avx512_vnni;
@@ -160,6 +162,7 @@ int hearth_isa_rank(hearth_isa isa) {
     case HEARTH_ISA_AVX2:
     case HEARTH_ISA_NEON:
         return 1;
+    case HEARTH_ISA_AVXVNNI:
     case HEARTH_ISA_AVX512:
     case HEARTH_ISA_DOTPROD:
         return 2;
@@ -175,7 +178,7 @@ int hearth_isa_cap_rank(const char *name) {
     static const struct {
         const char *name;
         int rank;
-    } caps[] = {{"scalar", 0}, {"avx2", 1}, {"neon", 1}, {"avx512", 2}, {"dotprod", 2}, {"i8mm", 3}};
+    } caps[] = {{"scalar", 0}, {"avx2", 1}, {"neon", 1}, {"avxvnni", 2}, {"avx512", 2}, {"dotprod", 2}, {"i8mm", 3}};
     if (!name) return -1;
     for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
         if (strcmp(name, caps[i].name) == 0) return caps[i].rank;
@@ -197,6 +200,6 @@ hearth_isa hearth_cpu_best_isa(void) {
 
 /* Returns the level's short name. */
 const char *hearth_isa_name(hearth_isa isa) {
-    static const char *const names[HEARTH_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon", "dotprod", "i8mm"};
+    static const char *const names[HEARTH_ISA_COUNT] = {"scalar", "avx2", "avxvnni", "avx512", "neon", "dotprod", "i8mm"};
     return (unsigned)isa < HEARTH_ISA_COUNT ? names[isa] : "?";
 }

@@ -21,6 +21,7 @@ typedef struct {
 static const level_list levels[] = {
 #if defined(__x86_64__)
     {HEARTH_ISA_AVX2, hearth_kernels_list_avx2, hearth_gemm_list_avx2},
+    {HEARTH_ISA_AVXVNNI, hearth_kernels_list_avxvnni, hearth_gemm_list_avxvnni},
     {HEARTH_ISA_AVX512, hearth_kernels_list_avx512, hearth_gemm_list_avx512},
 #elif defined(__aarch64__)
     {HEARTH_ISA_NEON, hearth_kernels_list_neon, NULL},
@@ -36,7 +37,8 @@ static hearth_isa selected = HEARTH_ISA_SCALAR;
 static const char *selected_name = "scalar";
 
 /* Applies the kernels of level `isa` (the lists of every level of its family
- * up to its rank, lowest first; in each level its vec_dot list, then its
+ * below its rank, lowest first, then its own: a sibling of the same rank may
+ * need features this CPU lacks; in each level its vec_dot list, then its
  * gemm list) either to the dispatched table (out == NULL) or to *out, the
  * traits of type `type`. A replaced vec_dot drops the gemm, because a tile
  * kernel must match the vec_dot of its own level. */
@@ -46,7 +48,8 @@ static void apply(hearth_isa isa, uint32_t type, hearth_type_traits *out) {
     hearth_gemm_entry gemms[MAX_ENTRIES];
     if (isa == HEARTH_ISA_SCALAR) return;
     for (size_t l = 0; l < sizeof levels / sizeof levels[0]; l++) {
-        if (!levels[l].list || hearth_isa_rank(levels[l].isa) > hearth_isa_rank(isa)) continue;
+        if (!levels[l].list) continue;
+        if (levels[l].isa != isa && hearth_isa_rank(levels[l].isa) >= hearth_isa_rank(isa)) continue;
         const size_t n = levels[l].list(cpu, entries, MAX_ENTRIES);
         for (size_t i = 0; i < n; i++) {
             const hearth_kernel_entry *e = &entries[i];
@@ -79,6 +82,8 @@ static const char *level_name(hearth_isa isa) {
     switch (isa) {
     case HEARTH_ISA_AVX2:
         return "avx2";
+    case HEARTH_ISA_AVXVNNI:
+        return "avx-vnni";
     case HEARTH_ISA_AVX512:
         return cpu->avx512_bf16 ? "avx512-vnni-bf16" : "avx512-vnni";
     case HEARTH_ISA_NEON:
@@ -132,6 +137,7 @@ const hearth_packed_gemm *hearth_packed_gemm_get(uint32_t type) {
 #if defined(__x86_64__)
     const hearth_isa isa = hearth_kernels_level();
     if (isa == HEARTH_ISA_AVX2) return hearth_packed_gemm_avx2(type);
+    if (isa == HEARTH_ISA_AVXVNNI) return hearth_packed_gemm_avxvnni(type);
     if (isa == HEARTH_ISA_AVX512) return hearth_packed_gemm_avx512(type);
 #else
     (void)type;
@@ -140,12 +146,11 @@ const hearth_packed_gemm *hearth_packed_gemm_get(uint32_t type) {
 }
 
 /* Returns the decode (gemv) kernels of `type` for the selected level, or
- * NULL; see gemv.h. As for the packed kernels, the AVX-512 level runs the
- * AVX2 set: the exact block integers and float statements are the same. */
+ * NULL; see gemv.h. The VNNI levels run the AVX2 set: the exact block integers and float statements are the same. */
 const hearth_gemv *hearth_gemv_get(uint32_t type) {
 #if defined(__x86_64__)
     const hearth_isa isa = hearth_kernels_level();
-    if (isa == HEARTH_ISA_AVX2 || isa == HEARTH_ISA_AVX512) return hearth_gemv_avx2(type);
+    if (isa == HEARTH_ISA_AVX2 || isa == HEARTH_ISA_AVXVNNI || isa == HEARTH_ISA_AVX512) return hearth_gemv_avx2(type);
 #else
     (void)type;
 #endif

@@ -43,8 +43,9 @@ void hearth_kernels_select(void);
 
 /* ---- ISA kernel sets -----------------------------------------------------
  * Each ISA file lists the kernels it replaces. A level registers the lists
- * of every level of its family up to itself in order (avx512 = avx2's list,
- * then avx512's), so a later list overrides an earlier one. */
+ * of every lower level of its family in order, then its own (avx512 =
+ * avx2's list, then avx512's; avxvnni and avx512 share a rank and never
+ * include each other), so a later list overrides an earlier one. */
 
 /* One type's replacement kernels; NULL members keep the previous kernel. */
 typedef struct hearth_kernel_entry {
@@ -67,6 +68,7 @@ typedef size_t (*hearth_kernel_list_fn)(const hearth_cpu_features *cpu, hearth_k
 
 /* The lists of the ISA files (each defined only where it is built). */
 size_t hearth_kernels_list_avx2(const hearth_cpu_features *cpu, hearth_kernel_entry *out, size_t cap);
+size_t hearth_kernels_list_avxvnni(const hearth_cpu_features *cpu, hearth_kernel_entry *out, size_t cap);
 size_t hearth_kernels_list_avx512(const hearth_cpu_features *cpu, hearth_kernel_entry *out, size_t cap);
 size_t hearth_kernels_list_neon(const hearth_cpu_features *cpu, hearth_kernel_entry *out, size_t cap);
 size_t hearth_kernels_list_dotprod(const hearth_cpu_features *cpu, hearth_kernel_entry *out, size_t cap);
@@ -75,6 +77,7 @@ size_t hearth_kernels_list_i8mm(const hearth_cpu_features *cpu, hearth_kernel_en
 /* The gemm lists (same contract; registered after the level's vec_dot list). */
 typedef size_t (*hearth_gemm_list_fn)(const hearth_cpu_features *cpu, hearth_gemm_entry *out, size_t cap);
 size_t hearth_gemm_list_avx2(const hearth_cpu_features *cpu, hearth_gemm_entry *out, size_t cap);
+size_t hearth_gemm_list_avxvnni(const hearth_cpu_features *cpu, hearth_gemm_entry *out, size_t cap);
 size_t hearth_gemm_list_avx512(const hearth_cpu_features *cpu, hearth_gemm_entry *out, size_t cap);
 size_t hearth_gemm_list_dotprod(const hearth_cpu_features *cpu, hearth_gemm_entry *out, size_t cap);
 size_t hearth_gemm_list_i8mm(const hearth_cpu_features *cpu, hearth_gemm_entry *out, size_t cap);

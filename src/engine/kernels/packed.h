@@ -52,6 +52,8 @@ const hearth_packed_gemm *hearth_packed_gemm_avx2_k(uint32_t type);
 /* The AVX-512 level's set (x86/gemm_packed_avx512.c): the symmetric 32-value
  * types with VNNI byte dots, then the AVX2 K-quants and the rest. */
 const hearth_packed_gemm *hearth_packed_gemm_avx512(uint32_t type);
+/* The AVX-VNNI level's set (x86/gemm_packed_avxvnni.c), likewise. */
+const hearth_packed_gemm *hearth_packed_gemm_avxvnni(uint32_t type);
 const hearth_packed_gemm *hearth_packed_gemm_avx2_extra(uint32_t type);
 
 #endif
