@@ -128,14 +128,14 @@ static inline float g40_row(const block_q4_0 *x, int64_t nb, const uint8_t *act)
         __m256i h = _mm256_hadd_epi32(_mm256_madd_epi16(pab, ones), _mm256_madd_epi16(pcd, ones));
         h = _mm256_hadd_epi32(h, h);
         h = _mm256_sub_epi32(h, _mm256_load_si256((const __m256i *)(const void *)(a + G40_CORR)));
-        uint16_t hd[4];
-        memcpy(&hd[0], &xb[0].d, 2);
-        memcpy(&hd[1], &xb[1].d, 2);
-        memcpy(&hd[2], &xb[2].d, 2);
-        memcpy(&hd[3], &xb[3].d, 2);
-        /* halves [A C 0 0 B D 0 0]: lanes 2, 3, 6, 7 get scale 0 */
-        const uint64_t ac = (uint64_t)hd[0] | (uint64_t)hd[2] << 16, bd = (uint64_t)hd[1] | (uint64_t)hd[3] << 16;
-        const __m256 dx = _mm256_cvtph_ps(_mm_set_epi64x((long long)bd, (long long)ac));
+        /* halves [A C 0 0 B D 0 0] (lanes 2, 3, 6, 7 get scale 0), each
+         * inserted from memory: built in integer registers, the compiler
+         * made them a long shuffle chain */
+        __m128i hx = _mm_cvtsi32_si128(xb[0].d);
+        hx = _mm_insert_epi16(hx, xb[2].d, 1);
+        hx = _mm_insert_epi16(hx, xb[1].d, 4);
+        hx = _mm_insert_epi16(hx, xb[3].d, 5);
+        const __m256 dx = _mm256_cvtph_ps(hx);
         const __m256 d = _mm256_mul_ps(dx, _mm256_load_ps((const float *)(const void *)(a + G40_D)));
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(h), acc);
     }
