@@ -167,6 +167,54 @@ static void qk_rope_rows(void *arg, int ith, int nth) {
     }
 }
 
+/* ---- element-wise passes over the batch ---------------------------------- */
+
+/* Below this many values a pass runs on the calling thread: waking the
+ * workers costs more than a decode step's norms and adds. */
+#define PARALLEL_MIN_VALUES 32768
+
+typedef enum { EW_NORM, EW_SWIGLU, EW_ADD } ew_kind;
+
+typedef struct ew_task {
+    ew_kind kind;
+    float *y;        /* EW_NORM: out rows; EW_SWIGLU: gate (becomes silu(gate) * up); EW_ADD: x (+= a) */
+    const float *a;  /* EW_NORM: in rows; EW_SWIGLU: up; EW_ADD: the addend */
+    const float *w;  /* EW_NORM: norm weight [width] */
+    int32_t n;       /* rows */
+    int64_t width;   /* values per row */
+    float eps;
+} ew_task;
+
+/* One thread's share of an element-wise pass: whole rows for the norms,
+ * equal slices of the values otherwise (each value is computed exactly as
+ * the serial loop does, so the split never changes a result). */
+static void ew_rows(void *arg, int ith, int nth) {
+    const ew_task *t = arg;
+    if (t->kind == EW_NORM) {
+        for (int32_t i = ith; i < t->n; i += nth)
+            hearth_rmsnorm(t->y + (size_t)i * (size_t)t->width, t->a + (size_t)i * (size_t)t->width, t->w, t->width,
+                           t->eps);
+        return;
+    }
+    const size_t total = (size_t)t->n * (size_t)t->width, per = (total + (size_t)nth - 1) / (size_t)nth;
+    const size_t j0 = per * (size_t)ith, j1 = j0 + per < total ? j0 + per : total;
+    if (t->kind == EW_SWIGLU)
+        for (size_t j = j0; j < j1; j++) t->y[j] = hearth_silu(t->y[j]) * t->a[j];
+    else
+        for (size_t j = j0; j < j1; j++) t->y[j] += t->a[j];
+}
+
+/* Runs an element-wise pass on the pool, or inline when it is small. Blocks
+ * until it is done. */
+static void ew_run(hearth_context *c, ew_kind kind, float *y, const float *a, const float *w, int32_t n,
+                   int64_t width, float eps) {
+    ew_task t = {kind, y, a, w, n, width, eps};
+    if ((int64_t)n * width < PARALLEL_MIN_VALUES)
+        ew_rows(&t, 0, 1);
+    else
+        hearth_threadpool_run(c->pool, ew_rows, &t);
+}
+
 hearth_status hearth_decoder_forward(hearth_context *c, const hearth_ubatch *ub, float *logits,
                                      float *hidden) {
     const hearth_model *m = c->m;
@@ -179,8 +227,7 @@ hearth_status hearth_decoder_forward(hearth_context *c, const hearth_ubatch *ub,
 
     for (int32_t l = 0; l < hp->n_layer; l++) {
         const hearth_layer *L = &m->layers[l];
-        for (int32_t i = 0; i < n; i++)
-            hearth_rmsnorm(c->xn + (size_t)i * d, c->x + (size_t)i * d, L->attn_norm, d, hp->norm_eps);
+        ew_run(c, EW_NORM, c->xn, c->x, L->attn_norm, n, d, hp->norm_eps);
         hearth_matmul(c->pool, &L->wq, c->xn, n, c->q, c->scratch);
         hearth_matmul(c->pool, &L->wk, c->xn, n, c->k, c->scratch);
         hearth_matmul(c->pool, &L->wv, c->xn, n, c->v, c->scratch);
@@ -193,15 +240,14 @@ hearth_status hearth_decoder_forward(hearth_context *c, const hearth_ubatch *ub,
         hearth_attention(c, ub, l, true);
         hearth_matmul(c->pool, &L->wo, c->att, n, c->xn, c->scratch);
         hearth_add_bias(c->xn, L->bo, n, d);
-        for (size_t j = 0; j < (size_t)n * d; j++) c->x[j] += c->xn[j];
+        ew_run(c, EW_ADD, c->x, c->xn, NULL, n, d, 0.0f);
 
-        for (int32_t i = 0; i < n; i++)
-            hearth_rmsnorm(c->xn + (size_t)i * d, c->x + (size_t)i * d, L->ffn_norm, d, hp->norm_eps);
+        ew_run(c, EW_NORM, c->xn, c->x, L->ffn_norm, n, d, hp->norm_eps);
         hearth_matmul(c->pool, &L->w_gate, c->xn, n, c->ffa, c->scratch);
         hearth_matmul(c->pool, &L->w_up, c->xn, n, c->ffb, c->scratch);
-        for (size_t j = 0; j < (size_t)n * ff; j++) c->ffa[j] = hearth_silu(c->ffa[j]) * c->ffb[j];
+        ew_run(c, EW_SWIGLU, c->ffa, c->ffb, NULL, n, ff, 0.0f);
         hearth_matmul(c->pool, &L->w_down, c->ffa, n, c->xn, c->scratch);
-        for (size_t j = 0; j < (size_t)n * d; j++) c->x[j] += c->xn[j];
+        ew_run(c, EW_ADD, c->x, c->xn, NULL, n, d, 0.0f);
     }
 
     if (hidden) {
