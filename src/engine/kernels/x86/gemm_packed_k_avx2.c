@@ -284,31 +284,51 @@ PK_INLINE void k16_values(const uint8_t *x, int h, int kind, __m256i q[4]) {
     }
 }
 
-/* The 16 sub-block scales and bsum factors of one super-block of kind
- * `kind` at x (see above), and its fp16 d and dmin (0 where there is none). */
-static void k16_scales(const uint8_t *x, int kind, int16_t sc[16], int16_t f[16], uint16_t *d, uint16_t *dmin) {
-    *dmin = 0;
+/* The 16 sub-block scales (*sc) and bsum factors (*f) of one super-block
+ * of kind `kind` at x (see above), as int8 lanes. */
+PK_INLINE void k16_scales(const uint8_t *x, int kind, __m128i *sc, __m128i *f) {
     if (kind == PK_K6) {
-        const block_q6_K *b = (const block_q6_K *)(const void *)x;
-        for (int j = 0; j < 16; j++) sc[j] = f[j] = b->scales[j];
-        *d = b->d;
+        *sc = *f = _mm_loadu_si128((const __m128i *)(const void *)((const block_q6_K *)(const void *)x)->scales);
     } else if (kind == PK_K3) {
         const block_q3_K *b = (const block_q3_K *)(const void *)x;
+        int8_t v[16];
         for (int j = 0; j < 16; j++) {
             const int lo = j < 8 ? (b->scales[j] & 0x0F) : (b->scales[j - 8] >> 4);
             const int hi = (b->scales[8 + j % 4] >> (2 * (j / 4))) & 3;
-            sc[j] = f[j] = (int16_t)((lo | hi << 4) - 32);
+            v[j] = (int8_t)((lo | hi << 4) - 32);
         }
-        *d = b->d;
+        *sc = *f = _mm_loadu_si128((const __m128i *)(const void *)v);
     } else {
-        const block_q2_K *b = (const block_q2_K *)(const void *)x;
-        for (int j = 0; j < 16; j++) {
-            sc[j] = (int16_t)(b->scales[j] & 0x0F);
-            f[j] = (int16_t)(b->scales[j] >> 4);
-        }
-        *d = b->d;
-        *dmin = b->dmin;
+        const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)((const block_q2_K *)(const void *)x)->scales);
+        const __m128i m4 = _mm_set1_epi8(0x0F);
+        *sc = _mm_and_si128(v, m4);
+        *f = _mm_and_si128(_mm_srli_epi16(v, 4), m4);
     }
+}
+
+/* Stores the 8 rows' scale tables of one super-block (K16_SC, K16_SCP)
+ * from their int8 scales sc[i] and factors f[i]: widened to int16, a
+ * transpose of 4-byte pairs gives the factor pairs (2k, 2k+1) of every row
+ * in one vector, and duplicating each half of those pairs gives the scale
+ * vectors. Built in registers: 2-byte table stores copied out wider
+ * stalled on store forwarding. */
+PK_INLINE void k16_store_tables(uint8_t *p, const __m128i sc[8], const __m128i f[8]) {
+    __m256i r[8], o[8];
+    PK_UNROLL
+    for (int i = 0; i < 8; i++) r[i] = _mm256_cvtepi8_epi16(sc[i]);
+    pk_transpose8(r, o);
+    PK_UNROLL
+    for (int k = 0; k < 8; k++) {
+        const __m256i lo = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(o[k], 0xA0), 0xA0); /* words 0,0,2,2 */
+        const __m256i hi = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(o[k], 0xF5), 0xF5); /* words 1,1,3,3 */
+        _mm256_store_si256((__m256i *)(void *)(p + K16_SC + 32 * (2 * k)), lo);
+        _mm256_store_si256((__m256i *)(void *)(p + K16_SC + 32 * (2 * k + 1)), hi);
+    }
+    PK_UNROLL
+    for (int i = 0; i < 8; i++) r[i] = _mm256_cvtepi8_epi16(f[i]);
+    pk_transpose8(r, o);
+    PK_UNROLL
+    for (int k = 0; k < 8; k++) _mm256_store_si256((__m256i *)(void *)(p + K16_SCP + 32 * k), o[k]);
 }
 
 /* Packs up to 8 rows of kind `kind` (super-blocks xs bytes apart; see
@@ -338,22 +358,22 @@ PK_INLINE void k16_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst
                     _mm256_store_si256((__m256i *)(void *)(p + K16_QS + 256 * (4 * h + k) + 32 * g), o[g]);
             }
         }
-        int16_t sc[16][16], scp[8][16];
-        uint16_t hd[8], hm[8];
+        __m128i sc[8], f[8];
+        PK_UNROLL
         for (int i = 0; i < 8; i++) {
-            int16_t s16[16] = {0}, f16[16] = {0};
-            hd[i] = hm[i] = 0;
-            if (x[i]) k16_scales(x[i], kind, s16, f16, &hd[i], &hm[i]);
-            for (int j = 0; j < 16; j++) sc[j][2 * i] = sc[j][2 * i + 1] = s16[j];
-            for (int k = 0; k < 8; k++) {
-                scp[k][2 * i] = f16[2 * k];
-                scp[k][2 * i + 1] = f16[2 * k + 1];
-            }
+            sc[i] = f[i] = _mm_setzero_si128();
+            if (x[i]) k16_scales(x[i], kind, &sc[i], &f[i]);
         }
-        memcpy(p + K16_SC, sc, sizeof sc);
-        memcpy(p + K16_SCP, scp, sizeof scp);
-        pk_store_scales(p + K16_D, hd);
-        pk_store_scales(p + K16_DMIN, hm);
+        k16_store_tables(p, sc, f);
+        const uint8_t *x0 = (const uint8_t *)vx + (size_t)b * xs;
+        const size_t d_off = kind == PK_K6 ? offsetof(block_q6_K, d)
+                             : kind == PK_K3 ? offsetof(block_q3_K, d)
+                                             : offsetof(block_q2_K, d);
+        pk_store_row_scales(p + K16_D, x0 + d_off, bx, nr);
+        if (kind == PK_K2)
+            pk_store_row_scales(p + K16_DMIN, x0 + offsetof(block_q2_K, dmin), bx, nr);
+        else
+            _mm256_store_ps((float *)(void *)(p + K16_DMIN), _mm256_setzero_ps());
     }
 }
 
