@@ -44,8 +44,7 @@ size_t vnni_emu_kernels_list(hearth_kernel_entry *out, size_t cap) {
 
 /* See vnni_emu.h. */
 size_t vnni_emu_gemm_list(hearth_gemm_entry *out, size_t cap) {
-    const size_t n = hx_gemm_body_list(out, cap);
-    return n + hx_gemm_float_list(out + n, cap - n);
+    return hx_gemm_full_list(out, cap);
 }
 
 /* See vnni_emu.h. */

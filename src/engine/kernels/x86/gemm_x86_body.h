@@ -500,4 +500,11 @@ static size_t hx_gemm_body_list(hearth_gemm_entry *out, size_t cap) {
     return n;
 }
 
+/* The quantized tiles, then the float ones: the whole list of a level that
+ * adds none of its own. */
+static inline size_t hx_gemm_full_list(hearth_gemm_entry *out, size_t cap) {
+    const size_t n = hx_gemm_body_list(out, cap);
+    return n + hx_gemm_float_list(out + n, cap - n);
+}
+
 #endif

@@ -30,6 +30,5 @@ size_t hearth_kernels_list_avxvnni(const hearth_cpu_features *cpu, hearth_kernel
  * float tiles); see dispatch.h. Does not block. */
 size_t hearth_gemm_list_avxvnni(const hearth_cpu_features *cpu, hearth_gemm_entry *out, size_t cap) {
     (void)cpu;
-    const size_t n = hx_gemm_body_list(out, cap);
-    return n + hx_gemm_float_list(out + n, cap - n);
+    return hx_gemm_full_list(out, cap);
 }
