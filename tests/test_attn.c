@@ -1,7 +1,8 @@
 /* test_attn.c - the dispatched attention kernel against the scalar
  * reference: head sizes 8..256 (and odd ones that fall back), key counts
  * 1..300 (across the kernel's key chunks), groups of 1, 3 and 8 query heads
- * sharing the KV rows, strides wider than a head, random data. The same
+ * sharing the KV rows, odd strides wider than a head and the power-of-two
+ * strides of real KV caches (which size the key chunks), random data. The same
  * for the F16 (half-float K/V) kernels against the F16 reference, and the
  * row converter against hearth_fp32_to_fp16 bit for bit. */
 #include <math.h>
@@ -10,6 +11,19 @@
 #include "engine/kernels/attn.h"
 #include "hearth/quant.h"
 #include "test.h"
+
+/* Row strides (floats) tested: wider than a head and odd, the next power of
+ * two of 4 heads (a KV cache row of 4 KV heads: rows land in few L1 sets,
+ * which sizes the kernel's key chunks), and 4096 (a 16 KB row, as 32 KV
+ * heads of 128: every row in the same sets). */
+enum { N_STRIDES = 3 };
+static size_t stride_of(int hd, int kind) {
+    if (kind == 0) return (size_t)hd * 3 + 5;
+    if (kind == 2) return 4096;
+    size_t p = 1;
+    while (p < (size_t)hd * 4) p *= 2;
+    return p;
+}
 
 static float frand(unsigned *s) {
     *s = *s * 1103515245u + 12345u;
@@ -31,9 +45,9 @@ static void check_f16(const int *hds, size_t n_hds, const int *keys, size_t n_ke
     double worst = 0, worst_f32 = 0;
     for (size_t a = 0; a < n_hds; a++) {
         for (size_t b = 0; b < n_keys; b++) {
-            for (size_t g = 0; g < n_groups; g++) {
-                int hd = hds[a], nk = keys[b], nq = groups[g];
-                size_t stride = (size_t)hd * 3 + 5;
+            for (size_t g = 0; g < n_groups * N_STRIDES; g++) {
+                int hd = hds[a], nk = keys[b], nq = groups[g % n_groups];
+                size_t stride = stride_of(hd, (int)(g / n_groups));
                 uint16_t *k = malloc(stride * nk * sizeof *k), *v = malloc(stride * nk * sizeof *v);
                 float *kf = malloc(stride * nk * sizeof *kf), *vf = malloc(stride * nk * sizeof *vf);
                 float *q = malloc((size_t)nq * hd * sizeof *q), *o1 = malloc((size_t)nq * hd * sizeof *o1);
@@ -64,7 +78,7 @@ static void check_f16(const int *hds, size_t n_hds, const int *keys, size_t n_ke
                 }
                 if (md > worst) worst = md;
                 if (m32 > worst_f32) worst_f32 = m32;
-                CHECK(md <= 1e-5, "f16 hd %d keys %d heads %d: max diff %.3g", hd, nk, nq, md);
+                CHECK(md <= 1e-5, "f16 hd %d keys %d heads %d stride %zu: max diff %.3g", hd, nk, nq, stride, md);
                 CHECK(m32 <= 1e-6, "f16 ref vs f32 ref hd %d keys %d heads %d: max diff %.3g", hd, nk, nq, m32);
                 CHECK(o2[nq * hd] == 12345.0f, "f16 hd %d keys %d heads %d: wrote past the output", hd, nk, nq);
                 free(k);
@@ -119,9 +133,9 @@ int main(void) {
     double worst = 0;
     for (size_t a = 0; a < sizeof hds / sizeof *hds; a++) {
         for (size_t b = 0; b < sizeof keys / sizeof *keys; b++) {
-            for (size_t g = 0; g < sizeof groups / sizeof *groups; g++) {
-                int hd = hds[a], nk = keys[b], nq = groups[g];
-                size_t stride = (size_t)hd * 3 + 5;
+            for (size_t g = 0; g < sizeof groups / sizeof *groups * N_STRIDES; g++) {
+                int hd = hds[a], nk = keys[b], nq = groups[g % (sizeof groups / sizeof *groups)];
+                size_t stride = stride_of(hd, (int)(g / (sizeof groups / sizeof *groups)));
                 float *k = malloc(stride * nk * sizeof *k), *v = malloc(stride * nk * sizeof *v);
                 float *q = malloc((size_t)nq * hd * sizeof *q), *o1 = malloc((size_t)nq * hd * sizeof *o1);
                 float *o2 = malloc((size_t)(nq * hd + 1) * sizeof *o2);
@@ -145,7 +159,7 @@ int main(void) {
                     if (!(d <= md)) md = isnan(d) ? INFINITY : d;
                 }
                 if (md > worst) worst = md;
-                CHECK(md <= 1e-5, "hd %d keys %d heads %d: max diff %.3g", hd, nk, nq, md);
+                CHECK(md <= 1e-5, "hd %d keys %d heads %d stride %zu: max diff %.3g", hd, nk, nq, stride, md);
                 CHECK(o2[nq * hd] == 12345.0f, "hd %d keys %d heads %d: wrote past the output", hd, nk, nq);
                 free(k);
                 free(v);
