@@ -57,6 +57,19 @@ static inline __attribute__((always_inline)) __m256i hx_unpack_sym(const uint8_t
     }
 }
 
+/* t[k] = qword k of rows r0..r3 (a 4 x 4 transpose of 64-bit elements):
+ * the register tiles' row interleave, and the second half of the packed
+ * tiles' 8 x 8 transpose of 32-bit elements (packed_x86.h). */
+static inline __attribute__((always_inline)) void hx_transpose4(__m256i r0, __m256i r1, __m256i r2, __m256i r3,
+                                                                __m256i t[4]) {
+    const __m256i a = _mm256_unpacklo_epi64(r0, r1), b = _mm256_unpackhi_epi64(r0, r1);
+    const __m256i c = _mm256_unpacklo_epi64(r2, r3), d = _mm256_unpackhi_epi64(r2, r3);
+    t[0] = _mm256_permute2x128_si256(a, c, 0x20);
+    t[1] = _mm256_permute2x128_si256(b, d, 0x20);
+    t[2] = _mm256_permute2x128_si256(a, c, 0x31);
+    t[3] = _mm256_permute2x128_si256(b, d, 0x31);
+}
+
 /* Bytes of one block of kind `k` (each starts with its fp16 scale). */
 static inline __attribute__((always_inline)) size_t hx_sym_size(int k) {
     switch (k) {

@@ -175,15 +175,9 @@ static size_t x4_group_bytes(int64_t n) { return (size_t)(n / HEARTH_QK_K) * X4_
 /* Returns the activation row size for n values. Does not block. */
 static size_t x4_act_bytes(int64_t n) { return (size_t)(n / HEARTH_QK_K) * X4_ACT; }
 
-/* Converts one Q8_K row (see the file comment). Does not block. */
-static void x4_act_convert(int64_t n, const void *src, void *dst) {
-    const block_q8_K *y = src;
-    uint8_t *o = dst;
-    for (int64_t b = 0; b < n / HEARTH_QK_K; b++, o += X4_ACT) {
-        memcpy(o, &y[b].d, sizeof(float));
-        memcpy(o + X4_ACT_QS, y[b].qs, HEARTH_QK_K);
-    }
-}
+/* Converts one Q8_K row (see the file comment: no bsums). Does not
+ * block. */
+static void x4_act_convert(int64_t n, const void *src, void *dst) { pk_q8k_act_convert(n, src, dst, X4_ACT, 0, X4_ACT_QS); }
 
 /* Packs up to 8 IQ4_XS rows (see the file comment). Does not block. */
 static void x4_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {

@@ -32,19 +32,9 @@ static size_t k4_group_bytes(int64_t n) { return (size_t)(n / HEARTH_QK_K) * K4_
 /* Returns the activation row size for n values. Does not block. */
 static size_t k4_act_bytes(int64_t n) { return (size_t)(n / HEARTH_QK_K) * K4_ACT; }
 
-/* Converts one Q8_K row (see above). Does not block. */
-static void k4_act_convert(int64_t n, const void *src, void *dst) {
-    const block_q8_K *y = src;
-    uint8_t *o = dst;
-    for (int64_t b = 0; b < n / HEARTH_QK_K; b++, o += K4_ACT) {
-        memcpy(o, &y[b].d, sizeof(float));
-        int16_t bs[8];
-        for (int j = 0; j < 8; j++) bs[j] = (int16_t)(y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
-        memcpy(o + K4_ACT_BS, bs, sizeof bs);
-        memset(o + K4_ACT_BS + sizeof bs, 0, K4_ACT_QS - K4_ACT_BS - sizeof bs);
-        memcpy(o + K4_ACT_QS, y[b].qs, HEARTH_QK_K);
-    }
-}
+/* Converts one Q8_K row (see above: the bsums of the 8 32-value
+ * sub-blocks). Does not block. */
+static void k4_act_convert(int64_t n, const void *src, void *dst) { pk_q8k_act_convert(n, src, dst, K4_ACT, 8, K4_ACT_QS); }
 
 /* Returns the 4 bytes at p (rows past nr read as 0) of the 8 rows at x[i],
  * as int32 lane i. */
@@ -242,16 +232,10 @@ static size_t k16_group_bytes(int64_t n) { return (size_t)(n / HEARTH_QK_K) * K1
 /* Returns the activation row size for n values. Does not block. */
 static size_t k16_act_bytes(int64_t n) { return (size_t)(n / HEARTH_QK_K) * K16_ACT; }
 
-/* Converts one Q8_K row (see above). Does not block. */
+/* Converts one Q8_K row (see above: its 16 bsums as they are). Does not
+ * block. */
 static void k16_act_convert(int64_t n, const void *src, void *dst) {
-    const block_q8_K *y = src;
-    uint8_t *o = dst;
-    for (int64_t b = 0; b < n / HEARTH_QK_K; b++, o += K16_ACT) {
-        memcpy(o, &y[b].d, sizeof(float));
-        memcpy(o + K16_ACT_BS, y[b].bsums, sizeof y[b].bsums);
-        memset(o + K16_ACT_BS + sizeof y[b].bsums, 0, K16_ACT_QS - K16_ACT_BS - sizeof y[b].bsums);
-        memcpy(o + K16_ACT_QS, y[b].qs, HEARTH_QK_K);
-    }
+    pk_q8k_act_convert(n, src, dst, K16_ACT, 16, K16_ACT_QS);
 }
 
 /* The q of chunks 4h..4h+3 (elements 128h + 32k + l) of one super-block of

@@ -37,16 +37,6 @@ HX_INLINE __m256i hx_bcast8(const uint8_t *p) {
     return _mm256_set1_epi64x(v);
 }
 
-/* t[k] = qword k of rows r0..r3 (a 4 x 4 transpose of 64-bit elements). */
-HX_INLINE void hx_transpose4(__m256i r0, __m256i r1, __m256i r2, __m256i r3, __m256i t[4]) {
-    const __m256i a = _mm256_unpacklo_epi64(r0, r1), b = _mm256_unpackhi_epi64(r0, r1);
-    const __m256i c = _mm256_unpacklo_epi64(r2, r3), d = _mm256_unpackhi_epi64(r2, r3);
-    t[0] = _mm256_permute2x128_si256(a, c, 0x20);
-    t[1] = _mm256_permute2x128_si256(b, d, 0x20);
-    t[2] = _mm256_permute2x128_si256(a, c, 0x31);
-    t[3] = _mm256_permute2x128_si256(b, d, 0x31);
-}
-
 /* The per-token int32 vectors of a tile ([r0, r0, r1, r1, r2, r2, r3, r3]
  * partial sums) folded into the result layout: pair 0 = tokens (0, 1),
  * pair 1 = tokens (2, 3). */

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "engine/kernels/x86/blocks_x86.h"
+
 #define PK_INLINE static inline __attribute__((always_inline))
 #define PK_UNROLL _Pragma("GCC unroll 8")
 /* Keeps a running sum a running sum: without it the compiler reassociates
@@ -18,22 +20,23 @@
 
 /* 8 x 8 transpose of 32-bit groups: o[g] = group g of rows r[0..7]. */
 PK_INLINE void pk_transpose8(const __m256i r[8], __m256i o[8]) {
+    /* pairs of rows interleaved by dword, then qwords transposed 4 x 4:
+     * rows 0, 2, 4, 6 of t give dwords 0, 1, 4, 5 of every row */
     const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
     const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
     const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
     const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
-    const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
-    const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
-    const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
-    const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
-    o[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
-    o[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
-    o[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
-    o[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
-    o[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
-    o[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
-    o[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
-    o[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+    __m256i lo[4], hi[4];
+    hx_transpose4(t0, t2, t4, t6, lo);
+    hx_transpose4(t1, t3, t5, t7, hi);
+    o[0] = lo[0];
+    o[1] = lo[1];
+    o[2] = hi[0];
+    o[3] = hi[1];
+    o[4] = lo[2];
+    o[5] = lo[3];
+    o[6] = hi[2];
+    o[7] = hi[3];
 }
 
 /* Stores the 8-row result vector f of one token to s (first nr rows). */
@@ -106,6 +109,27 @@ PK_INLINE void pk_store_row_scales(uint8_t *dst, const uint8_t *p, size_t stride
     PK_ROW_SCALE(4) PK_ROW_SCALE(5) PK_ROW_SCALE(6) PK_ROW_SCALE(7)
 #undef PK_ROW_SCALE
     _mm256_store_ps((float *)(void *)dst, _mm256_cvtph_ps(v));
+}
+
+/* Converts one Q8_K activation row (n values) to the layout of the
+ * super-block tiles, `stride` bytes per super-block: the scale (float) at
+ * 0, then nbs block sums as int16 (the 16 bsums added in groups of 16 /
+ * nbs; nbs 0, 8 or 16), zeros up to qs_off, then the 256 quants. */
+PK_INLINE void pk_q8k_act_convert(int64_t n, const void *src, void *dst, size_t stride, int nbs, size_t qs_off) {
+    const block_q8_K *y = src;
+    uint8_t *o = dst;
+    for (int64_t b = 0; b < n / HEARTH_QK_K; b++, o += stride) {
+        memcpy(o, &y[b].d, sizeof(float));
+        int16_t bs[16];
+        for (int j = 0; j < nbs; j++) {
+            int s = 0;
+            for (int k = 0; k < 16 / nbs; k++) s += y[b].bsums[j * (16 / nbs) + k];
+            bs[j] = (int16_t)s;
+        }
+        memcpy(o + sizeof(float), bs, (size_t)nbs * sizeof(int16_t));
+        memset(o + sizeof(float) + (size_t)nbs * sizeof(int16_t), 0, qs_off - sizeof(float) - (size_t)nbs * sizeof(int16_t));
+        memcpy(o + qs_off, y[b].qs, HEARTH_QK_K);
+    }
 }
 
 /* Defines the tile kernel `name` of kernels/packed.h: a switch on the token
