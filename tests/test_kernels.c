@@ -263,6 +263,20 @@ static bool cpuinfo_has(const char *key, const char *need, bool *found) {
     return ok;
 }
 
+/* Checks that level isa has a tile kernel (not the reference's) for each of
+ * types[0..n); returns how many it has. */
+static int check_tiles_exist(hearth_isa isa, const uint32_t *types, size_t n) {
+    int found = 0;
+    for (size_t i = 0; i < n; i++) {
+        hearth_type_traits tr;
+        hearth_kernels_traits_for(isa, types[i], &tr);
+        const bool rep = tr.gemm && tr.gemm != hearth_type_get_ref(types[i])->gemm;
+        CHECK(rep, "%s has no tile kernel for %s", hearth_isa_name(isa), tr.name);
+        found += rep;
+    }
+    return found;
+}
+
 /* Checks that detection agrees with the OS's view of this CPU. */
 static void check_detection(void) {
     bool found;
@@ -368,22 +382,11 @@ int main(void) {
              * and dotprod levels run matmuls through their vec_dot. */
             const bool x86 = isa == HEARTH_ISA_AVX2 || isa == HEARTH_ISA_AVXVNNI || isa == HEARTH_ISA_AVX512;
             const bool has_tiles = x86 || isa == HEARTH_ISA_I8MM;
-            for (size_t i = 0; has_tiles && i < sizeof expect_gemm / sizeof expect_gemm[0]; i++) {
-                hearth_type_traits tr;
-                hearth_kernels_traits_for(isa, expect_gemm[i], &tr);
-                const bool rep = tr.gemm && tr.gemm != hearth_type_get_ref(expect_gemm[i])->gemm;
-                CHECK(rep, "%s has no tile kernel for %s", hearth_isa_name(isa), tr.name);
-                replaced += rep;
-            }
+            if (has_tiles) replaced += check_tiles_exist(isa, expect_gemm, sizeof expect_gemm / sizeof expect_gemm[0]);
             /* and the x86 levels tile float weights too */
             static const uint32_t expect_float_gemm[] = {HEARTH_TYPE_F32, HEARTH_TYPE_F16};
-            for (size_t i = 0; x86 && i < sizeof expect_float_gemm / sizeof expect_float_gemm[0]; i++) {
-                hearth_type_traits tr;
-                hearth_kernels_traits_for(isa, expect_float_gemm[i], &tr);
-                const bool rep = tr.gemm && tr.gemm != hearth_type_get_ref(expect_float_gemm[i])->gemm;
-                CHECK(rep, "%s has no tile kernel for %s", hearth_isa_name(isa), tr.name);
-                replaced += rep;
-            }
+            if (x86)
+                replaced += check_tiles_exist(isa, expect_float_gemm, sizeof expect_float_gemm / sizeof expect_float_gemm[0]);
             for (size_t i = 0; i < sizeof expect_quant / sizeof expect_quant[0]; i++) {
                 hearth_type_traits tr;
                 hearth_kernels_traits_for(isa, expect_quant[i], &tr);
