@@ -204,14 +204,10 @@ static inline int check_quant_dot(const char *level, const hearth_type_traits *t
         const size_t ysize = at->type_size * (size_t)(ref->block_size / at->block_size); /* per weight block */
         float *f = hearth_malloc((size_t)n * sizeof(float));
         uint8_t *xs = hearth_malloc(xbytes + 16), *ys = hearth_malloc(ybytes + 16);
-        if (!f || !xs || !ys) {
-            CHECK(0, "out of memory");
-            hearth_free(f);
-            hearth_free(xs);
-            hearth_free(ys);
-            return count;
-        }
-        for (int mode = 0; mode < 3; mode++) {
+        /* on failure the loop is skipped and the frees below still run */
+        const bool ok = f && xs && ys;
+        CHECK(ok, "out of memory");
+        for (int mode = 0; ok && mode < 3; mode++) {
             for (int it = 0; it < iters; it++) {
                 const size_t xo = xa * (size_t)(it % 3 == 0 ? 0 : it % 3 == 1 ? 1 : 3);
                 const size_t yo = ya * (size_t)((it + mode) % 3 == 0 ? 0 : (it + mode) % 3 == 1 ? 1 : 3);
@@ -296,15 +292,11 @@ static inline int check_gemm(const char *level, const hearth_type_traits *tr, co
         const size_t xo = type_align(t) * (size_t)(ci % 3), yo = type_align(ref->vec_dot_type) * (size_t)((ci + 1) % 3);
         float *f = hearth_malloc((size_t)n * sizeof(float));
         uint8_t *xs = hearth_malloc(4 * bx + 16), *ys = hearth_malloc(4 * by + 16);
-        if (!f || !xs || !ys) {
-            CHECK(0, "out of memory");
-            hearth_free(f);
-            hearth_free(xs);
-            hearth_free(ys);
-            return tiles;
-        }
-        uint8_t *x = xs + xo, *y = ys + yo;
-        for (int mode = 0; mode < 2; mode++) {
+        /* on failure the loop is skipped and the frees below still run */
+        const bool ok = f && xs && ys;
+        CHECK(ok, "out of memory");
+        uint8_t *x = ok ? xs + xo : NULL, *y = ok ? ys + yo : NULL;
+        for (int mode = 0; ok && mode < 2; mode++) {
             for (int r = 0; r < 4; r++) fill_row(t, false, x + (size_t)r * bx, n, mode, f);
             for (int k = 0; k < 4; k++) fill_row(ref->vec_dot_type, true, y + (size_t)k * by, n, mode, f);
             float want[4][4], wref[4][4];

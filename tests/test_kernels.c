@@ -69,14 +69,10 @@ static int check_float_dot(hearth_isa isa, const hearth_type_traits *tr, const h
         const int64_t n = float_counts[ci];
         float *f = hearth_malloc((size_t)n * sizeof(float));
         uint8_t *xs = hearth_malloc(hearth_row_size(t, n) + 16), *ys = hearth_malloc(hearth_row_size(t, n) + 16);
-        if (!f || !xs || !ys) {
-            CHECK(0, "out of memory");
-            hearth_free(f);
-            hearth_free(xs);
-            hearth_free(ys);
-            return count;
-        }
-        for (int it = 0; it < iters * 2; it++) {
+        /* on failure the loop is skipped and the frees below still run */
+        const bool ok = f && xs && ys;
+        CHECK(ok, "out of memory");
+        for (int it = 0; ok && it < iters * 2; it++) {
             const size_t xo = a * (size_t)(it % 3 == 0 ? 0 : it % 3 == 1 ? 1 : 3);
             const size_t yo = a * (size_t)((it / 3) % 3 == 0 ? 0 : (it / 3) % 3 == 1 ? 1 : 3);
             uint8_t *x = xs + xo, *y = ys + yo;
@@ -156,14 +152,10 @@ static int check_quantizer(hearth_isa isa, const hearth_type_traits *tr, const h
         const size_t bytes = hearth_row_size(t, n);
         float *fs = hearth_malloc((size_t)n * sizeof(float) + 16);
         uint8_t *a = hearth_malloc(bytes + 16), *b = hearth_malloc(bytes + 16);
-        if (!fs || !a || !b) {
-            CHECK(0, "out of memory");
-            hearth_free(fs);
-            hearth_free(a);
-            hearth_free(b);
-            return count;
-        }
-        for (int it = 0; it < iters * 3; it++) {
+        /* on failure the loop is skipped and the frees below still run */
+        const bool ok = fs && a && b;
+        CHECK(ok, "out of memory");
+        for (int it = 0; ok && it < iters * 3; it++) {
             const size_t fo = (size_t)(it % 3 == 2 ? 3 : it % 3) * 4 / sizeof(float); /* 0, 1, 3 floats */
             const size_t yo = type_align(t) * (size_t)(it % 2 ? 3 : 0);
             float *x = fs + fo;
@@ -191,14 +183,10 @@ static int check_f16_narrow(hearth_isa isa, const hearth_type_traits *tr, const 
         const int64_t n = float_counts[ci];
         float *x = hearth_malloc((size_t)n * sizeof(float));
         uint16_t *a = hearth_malloc((size_t)n * 2 + 8), *b = hearth_malloc((size_t)n * 2 + 8);
-        if (!x || !a || !b) {
-            CHECK(0, "out of memory");
-            hearth_free(x);
-            hearth_free(a);
-            hearth_free(b);
-            return count;
-        }
-        for (int it = 0; it < iters; it++) {
+        /* on failure the loop is skipped and the frees below still run */
+        const bool ok = x && a && b;
+        CHECK(ok, "out of memory");
+        for (int it = 0; ok && it < iters; it++) {
             for (int64_t i = 0; i < n; i++) {
                 switch (rnd() % 6) {
                 case 0: x[i] = rndf() * 1e-5f; break; /* half subnormals */

@@ -183,14 +183,10 @@ static int check_against_avx2(const hearth_type_traits *emu, const hearth_type_t
         const size_t xbytes = hearth_row_size(q->type, n), ybytes = hearth_row_size(ref->vec_dot_type, n);
         float *f = hearth_malloc((size_t)n * sizeof(float));
         uint8_t *x = hearth_malloc(xbytes + 16), *y = hearth_malloc(ybytes + 16);
-        if (!f || !x || !y) {
-            CHECK(0, "out of memory");
-            hearth_free(f);
-            hearth_free(x);
-            hearth_free(y);
-            return count;
-        }
-        for (int mode = 0; mode < 3; mode++)
+        /* on failure the loop is skipped and the frees below still run */
+        const bool ok = f && x && y;
+        CHECK(ok, "out of memory");
+        for (int mode = 0; ok && mode < 3; mode++)
             for (int it = 0; it < iters; it++) {
                 if (mode < 2) {
                     fill_row(q->type, false, x, n, mode, f);
@@ -254,16 +250,10 @@ static int check_packed(uint32_t t, const hearth_packed_gemm *pk, const hearth_t
         uint8_t *x = hearth_malloc(NR * xrow), *y = hearth_malloc(NT * yrow), *pa = hearth_malloc(NT * ab + 64);
         uint8_t *buf = hearth_malloc_aligned(pk->group_bytes(n) + 64, 64);
         float *f = hearth_malloc((size_t)n * sizeof(float));
-        if (!x || !y || !pa || !buf || !f) {
-            CHECK(0, "out of memory");
-            hearth_free(x);
-            hearth_free(y);
-            hearth_free(pa);
-            hearth_free(f);
-            hearth_free_aligned(buf);
-            return tiles;
-        }
-        for (int mode = 0; mode < 3; mode++) {
+        /* on failure the loop is skipped and the frees below still run */
+        const bool ok = x && y && pa && buf && f;
+        CHECK(ok, "out of memory");
+        for (int mode = 0; ok && mode < 3; mode++) {
             fill_weights(t, x, xrow, n, NR, mode, f);
             for (int k = 0; k < NT; k++) {
                 fill_act(emu->vec_dot_type, y + (size_t)k * yrow, n, mode, k, f);
@@ -315,16 +305,10 @@ static int check_gemv(uint32_t t, const hearth_gemv *gv, const hearth_type_trait
         uint8_t *y = hearth_malloc(hearth_row_size(emu->vec_dot_type, n));
         uint8_t *ga = hearth_malloc_aligned(gv->act_bytes(n) + 32, 32);
         float *f = hearth_malloc((size_t)n * sizeof(float));
-        if (!x || !w || !y || !ga || !f) {
-            CHECK(0, "out of memory");
-            hearth_free(x);
-            hearth_free(w);
-            hearth_free(y);
-            hearth_free(f);
-            hearth_free_aligned(ga);
-            return dots;
-        }
-        for (int mode = 0; mode < 3; mode++) {
+        /* on failure the loop is skipped and the frees below still run */
+        const bool ok = x && w && y && ga && f;
+        CHECK(ok, "out of memory");
+        for (int mode = 0; ok && mode < 3; mode++) {
             fill_weights(t, w, xrow, n, ROWS, mode, f);
             for (int r = 0; r < ROWS; r++) memcpy(x + PAD + (size_t)r * bx, w + (size_t)r * xrow, xrow);
             fill_act(emu->vec_dot_type, y, n, mode, (int)bi, f);
