@@ -203,9 +203,7 @@ static void x4_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
             }
         }
         int16_t sc[8][16];
-        uint16_t hd[8];
         for (int i = 0; i < 8; i++) {
-            hd[i] = x[i] ? x[i]->d : 0;
             for (int j = 0; j < 8; j++) {
                 int16_t v = 0;
                 if (x[i])
@@ -215,7 +213,8 @@ static void x4_pack(int64_t n, const void *vx, size_t bx, int nr, void *vdst) {
             }
         }
         memcpy(p + X4_SC, sc, sizeof sc);
-        pk_store_scales(p + X4_D, hd);
+        pk_store_row_scales(p + X4_D, (const uint8_t *)vx + (size_t)b * sizeof(block_iq4_xs) + offsetof(block_iq4_xs, d),
+                            bx, nr);
     }
 }
 

@@ -82,20 +82,11 @@ PK_INLINE __m256 pk_acc_with_min(__m256 acc, __m256 dx, __m256 mx, float dy, __m
     return _mm256_add_ps(acc, _mm256_sub_ps(tt, tm));
 }
 
-/* Stores the 8 rows' fp16 scales h as floats at dst (32-byte aligned): the
- * per-row d (and m / dmin) of every packed layout. */
-PK_INLINE void pk_store_scales(uint8_t *dst, const uint16_t h[8]) {
-    const __m128i v = _mm_set_epi16((short)h[7], (short)h[6], (short)h[5], (short)h[4], (short)h[3], (short)h[2],
-                                    (short)h[1], (short)h[0]);
-    _mm256_store_ps((float *)(void *)dst, _mm256_cvtph_ps(v));
-}
-
 /* Stores as floats at dst (32-byte aligned) the fp16 scales at p of rows
- * 0..nr-1 (stride bytes apart; missing rows get 0). For the per-block
- * scales of the 32-value types, which are packed once per 32 values: each
- * is inserted straight from memory, because an array of them spilled as
- * 2-byte stores and reloaded wider stalled every block on store forwarding
- * (half the packing time). */
+ * 0..nr-1 (stride bytes apart; missing rows get 0): the per-row d (and m or
+ * dmin) of every packed layout. Each is inserted straight from memory,
+ * because an array of them spilled as 2-byte stores and reloaded wider
+ * stalled every block on store forwarding (half the packing time). */
 PK_INLINE void pk_store_row_scales(uint8_t *dst, const uint8_t *p, size_t stride, int nr) {
     __m128i v = _mm_setzero_si128();
     int16_t h;
